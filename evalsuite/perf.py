@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.benchmarks.base import Benchmark
-from evalsuite.types import Candidate, ItemError, Label, MediaRef, PairItem
+from evalsuite.types import Candidate, Label, MediaRef, PairItem
 
 
 @dataclass
@@ -295,4 +295,4 @@ def write_json(res: dict[str, Any], path: str | Path) -> None:
 
 
 __all__ = ["PerfConfig", "run_perf", "format_report", "write_json", "make_pairs",
-           "SyntheticBench", "build_vit_h14_clip", "bare_loop", "upstream_loop", "ItemError"]
+           "SyntheticBench", "build_vit_h14_clip", "bare_loop", "upstream_loop"]

@@ -31,6 +31,8 @@ class Judge:
     extra: ClassVar[str | None] = None  # the pip extra that provides ``requires``
     default_model: ClassVar[str] = ""
     default_revision: ClassVar[str | None] = None  # pinned hub commit of default_model
+    # Pinned hub commits of the other checkpoints this class serves (hub id -> 40-hex SHA).
+    pinned_revisions: ClassVar[dict[str, str]] = {}
     default_batch_size: ClassVar[int] = 8
 
     def __init__(self, model: str | None = None, model_path: str | None = None,
@@ -38,12 +40,19 @@ class Judge:
                  dtype: str | None = None, **options: Any):
         self.model_id = model or self.default_model
         self.model_path = model_path
-        # A revision pins only the default checkpoint; another --model uses its own default.
-        self.revision = revision or (self.default_revision if self.model_id == self.default_model
-                                     else None)
+        # default_revision pins only default_model; another --model uses its own pin
+        # (pinned_revisions) or none. An explicit --revision always wins.
+        self.revision = revision or self.pinned_revision(self.model_id)
         self.device = device or default_device()
         self.dtype = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
         self.options = options
+
+    @classmethod
+    def pinned_revision(cls, model_id: str) -> str | None:
+        """The pinned hub commit of ``model_id`` for this class, or None when unpinned."""
+        if model_id == cls.default_model and cls.default_revision:
+            return cls.default_revision
+        return cls.pinned_revisions.get(model_id)
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod

@@ -33,9 +33,15 @@ class ModelCard:
     think: bool = False  # answers inside <answer>...</answer>
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    revision: str | None = None  # pinned hub commit (40-hex SHA) of this checkpoint, if known
 
     def tokens(self, mode: str) -> int:
         return self.max_new_tokens.get(mode, self.max_new_tokens["default"])
+
+
+def card_revisions(cards: dict[str, ModelCard]) -> dict[str, str]:
+    """hub id -> pinned revision of the cards that have one (a Judge's ``pinned_revisions``)."""
+    return {m: c.revision for m, c in cards.items() if c.revision}
 
 
 @dataclass

@@ -35,6 +35,9 @@ from evalsuite.media import load_image
 from evalsuite.types import PointItem, Score
 
 HUB_REPO = "xswu/HPSv2"
+# Adds both compressed checkpoints; main's head when seen:
+# https://huggingface.co/xswu/HPSv2/commit/697403c78157020a1ae59d23f111aa58ced35b0a
+HUB_REVISION = "697403c78157020a1ae59d23f111aa58ced35b0a"
 CHECKPOINTS = {"v2": "HPS_v2_compressed.pt", "v2.1": "HPS_v2.1_compressed.pt"}
 ARCH = "ViT-H-14"
 IMAGE_SIZE = 224
@@ -102,6 +105,7 @@ class HPSv2(Judge):
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})
     requires: ClassVar[tuple[str, ...]] = ("torch", "open_clip", "torchvision")
     default_model: ClassVar[str] = HUB_REPO
+    default_revision: ClassVar[str | None] = HUB_REVISION  # both versions' files
     default_batch_size: ClassVar[int] = 32
 
     def __init__(self, version: str = "v2", **kw: Any):

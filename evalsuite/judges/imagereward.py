@@ -46,6 +46,9 @@ from evalsuite.media import load_image
 from evalsuite.types import PointItem, Score
 
 HUB_REPO = "THUDM/ImageReward"
+# README-only child of 9fabc27 (whose tree lists ImageReward.pt + med_config.json):
+# https://huggingface.co/THUDM/ImageReward/commit/ba3af6204edef2c89cb0e47a0a7c62b9b2fc8514
+HUB_REVISION = "ba3af6204edef2c89cb0e47a0a7c62b9b2fc8514"
 CHECKPOINT = "ImageReward.pt"
 MED_CONFIG = "med_config.json"
 TOKENIZER_ID = "bert-base-uncased"  # blip.py init_tokenizer
@@ -330,6 +333,7 @@ class ImageReward(Judge):
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "torchvision")
     default_model: ClassVar[str] = HUB_REPO
+    default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 32
 
     def _files(self) -> tuple[Path, Path, Path | None]:

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from evalsuite.judges.generative import ModelCard
+from evalsuite.judges.generative import ModelCard, card_revisions
 from evalsuite.judges.unifiedreward import LlavaOnevisionJudge
 
+# main's heads when seen (README-only commits after the weights' upload, #1); sources in
+# models/README.md: https://huggingface.co/lmms-lab/llava-critic-7b/commits/main and
+# https://huggingface.co/lmms-lab/llava-critic-72b/commits/main
+_CRITIC_REVISIONS = {"lmms-lab/llava-critic-7b": "498f2d719b83e50e48787c6958afe7100503c23f",
+                     "lmms-lab/llava-critic-72b": "00b9f2b06711d4f4cf0932e4aca20b9b62037b6d"}
 CRITIC_CARDS: dict[str, ModelCard] = {
-    m: ModelCard("llava-critic", {"default": 4096}, notes="original-LLaVA format on the hub")
-    for m in ("lmms-lab/llava-critic-7b", "lmms-lab/llava-critic-72b")
+    m: ModelCard("llava-critic", {"default": 4096}, notes="original-LLaVA format on the hub",
+                 revision=rev)
+    for m, rev in _CRITIC_REVISIONS.items()
 }
 
 
@@ -35,3 +41,4 @@ class LlavaCritic(LlavaOnevisionJudge):
     default_model: ClassVar[str] = "lmms-lab/llava-critic-7b"
     cards: ClassVar[dict[str, ModelCard]] = CRITIC_CARDS
     default_card: ClassVar[ModelCard] = CRITIC_CARDS["lmms-lab/llava-critic-7b"]
+    pinned_revisions: ClassVar[dict[str, str]] = card_revisions(CRITIC_CARDS)

@@ -15,6 +15,12 @@ from evalsuite.types import PointItem, Score
 
 # Upstream loads the processor from the LAION CLIP-H repo and the model from PickScore_v1.
 PROCESSOR_ID = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
+# Unpinned: no full commit SHA of the LAION repo was found (see models/README.md);
+# --option processor_revision=<sha> pins it per run.
+PROCESSOR_REVISION: str | None = None
+# Newest commit seen whose listing has config.json, model.safetensors, tokenizer and
+# preprocessor files: huggingface.co/yuvalkirstain/PickScore_v1/tree/<this SHA>.
+PICKSCORE_REVISION = "a4e4367c6dfa7288a00c550414478f865b875800"
 
 
 class PickScore(Judge):
@@ -23,6 +29,7 @@ class PickScore(Judge):
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})
     default_model: ClassVar[str] = "yuvalkirstain/PickScore_v1"
+    default_revision: ClassVar[str | None] = PICKSCORE_REVISION
     default_batch_size: ClassVar[int] = 32
 
     def load(self) -> None:
@@ -34,7 +41,8 @@ class PickScore(Judge):
         # A local checkpoint carries its processor files; the hub model uses LAION's.
         proc_src = self.options.get("processor_path") or (self.model_path or PROCESSOR_ID)
         self.processor = AutoProcessor.from_pretrained(
-            proc_src, revision=None if self.model_path else self.options.get("processor_revision"))
+            proc_src, revision=None if self.model_path else self.options.get(
+                "processor_revision", PROCESSOR_REVISION))
         self.model = CLIPModel.from_pretrained(
             self.source, revision=None if self.model_path else self.revision,
             dtype=torch_dtype(self.dtype)).to(self.device).eval()

@@ -32,7 +32,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.judges.generative import GenerativeJudge, ModelCard, Prepared
+from evalsuite.judges.generative import GenerativeJudge, ModelCard, Prepared, card_revisions
 from evalsuite.judges.prompts import llava_conversation, llava_image_prefix, template_for
 from evalsuite.types import FrameSpec
 
@@ -44,6 +44,8 @@ _QWEN_TOKENS = {"pair-image": 512, "pair-video": 1024, "pair-understanding": 409
                 "default": 1024}
 _LLAVA_TOKENS = {"default": 4096}
 
+# No card has a revision yet: the hub pages seen show only 7-hex short SHAs for every
+# CodeGoat24 repo, so these checkpoints stay unpinned (see models/README.md).
 QWEN_CARDS: dict[str, ModelCard] = {
     m: ModelCard("unifiedreward-qwen", _QWEN_TOKENS)
     for m in ("CodeGoat24/UnifiedReward-qwen-7b", "CodeGoat24/UnifiedReward-qwen-3b",
@@ -144,6 +146,7 @@ class UnifiedRewardQwen(GenerativeJudge):
     default_model: ClassVar[str] = "CodeGoat24/UnifiedReward-qwen-7b"
     cards: ClassVar[dict[str, ModelCard]] = QWEN_CARDS
     default_card: ClassVar[ModelCard] = QWEN_CARDS["CodeGoat24/UnifiedReward-qwen-7b"]
+    pinned_revisions: ClassVar[dict[str, str]] = card_revisions(QWEN_CARDS)
 
     def _load_hf(self, dtype) -> None:
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
@@ -255,5 +258,6 @@ class UnifiedRewardLlava(LlavaOnevisionJudge):
     default_model: ClassVar[str] = "CodeGoat24/UnifiedReward-7b"
     cards: ClassVar[dict[str, ModelCard]] = LLAVA_CARDS
     default_card: ClassVar[ModelCard] = LLAVA_CARDS["CodeGoat24/UnifiedReward-7b"]
+    pinned_revisions: ClassVar[dict[str, str]] = card_revisions(LLAVA_CARDS)
     # test_llava_genAI_bench_image.py resizes both images to 512x512 before processing.
     pair_image_size: ClassVar[tuple[int, int] | None] = (512, 512)

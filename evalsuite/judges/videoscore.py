@@ -37,6 +37,11 @@ from evalsuite.media import load_video
 from evalsuite.types import FrameSpec, PointItem, Score
 
 VERSIONS = {"v1": ("TIGER-Lab/VideoScore", 16), "v1.1": ("TIGER-Lab/VideoScore-v1.1", 48)}
+# Pinned hub commits (sources in models/README.md):
+# https://huggingface.co/TIGER-Lab/VideoScore/tree/5edbd035f3b52cb0a1a4421b28212a107270fe53
+# https://huggingface.co/TIGER-Lab/VideoScore-v1.1/tree/dcecee6f43e27307a0fe97abe6faf67fc479badc
+REVISIONS = {"TIGER-Lab/VideoScore": "5edbd035f3b52cb0a1a4421b28212a107270fe53",
+             "TIGER-Lab/VideoScore-v1.1": "dcecee6f43e27307a0fe97abe6faf67fc479badc"}
 DIMENSIONS = ("visual_quality", "temporal_consistency", "dynamic_degree",
               "text_to_video_alignment", "factual_consistency")
 UPSTREAM_TIE_THRESHOLD = 0.5
@@ -125,6 +130,7 @@ class VideoScore(Judge):
     modalities: ClassVar[frozenset[str]] = frozenset({"video"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation"})
     default_model: ClassVar[str] = VERSIONS["v1"][0]
+    pinned_revisions: ClassVar[dict[str, str]] = REVISIONS
     default_batch_size: ClassVar[int] = 2
 
     def __init__(self, version: str = "v1", **kw: Any):
