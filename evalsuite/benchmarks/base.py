@@ -117,10 +117,9 @@ def pair_metrics(items: list[PairItem], verdicts: dict[str, Verdict], label_of,
                  dimension: str | None = None, n_boot: int = 1000) -> dict[str, Any]:
     """The four accuracies (+CIs) over ``items``; unparsed verdicts count as wrong.
 
-    An unparsed item gets a margin that can never be right: NaN is not allowed by the metric
-    functions, so the accuracies are computed on parsed items and rescaled by
-    parsed / total (equivalent to counting each unparsed item as incorrect, for every metric
-    here except the tie-calibrated one, where the threshold search runs on parsed items).
+    Unparsed items stay in every denominator and are never right; the tie threshold of the
+    tie-calibrated accuracy is searched over the parsed items' |m|. The CIs come from one
+    set of bootstrap resamples, vectorised (:func:`metrics.pair_accuracies_ci`).
     """
     rows = [(label_of(it), verdicts[it.item_id]) for it in items]
     rows = [(lab, v) for lab, v in rows if lab is not None]
@@ -135,38 +134,17 @@ def pair_metrics(items: list[PairItem], verdicts: dict[str, Verdict], label_of,
         "human_labels": dict(Counter(lab.value for lab, _ in rows)),
         "judge_ties": int(sum(1 for _, v in rows if v.status == ParseStatus.TIE)),
     }
-    # Rescale so unparsed count as wrong: metric over the full denominator.
-    h_tie_mask = h_all != 0
-
-    def scaled(fn, denom_mask):
-        def f(h, m_, ok):
-            keep = ok
-            if not denom_mask:
-                total = len(h)
-            else:
-                total = int((h != 0).sum())
-                keep = ok & (h != 0)
-            if total == 0:
-                return float("nan")
-            if keep.sum() == 0:
-                return 0.0
-            v = fn(h[ok], m_[ok])
-            return float(v * keep.sum() / total)
-        return f
-
-    specs = {
-        WITH_TIES: scaled(M.accuracy_with_ties, False),
-        WITHOUT_TIES: scaled(M.accuracy_without_ties, True),
-        SIMPLE_WITH_TIES: scaled(M.simple_accuracy_with_ties, False),
-        SIMPLE_WITHOUT_TIES: scaled(M.simple_accuracy_without_ties, True),
-    }
-    for name, fn in specs.items():
-        if n == 0 or (name in (WITHOUT_TIES, SIMPLE_WITHOUT_TIES) and not h_tie_mask.any()):
+    # Unparsed items count as wrong: they stay in every denominator (metrics.py).
+    keys = {WITH_TIES: "with_ties", WITHOUT_TIES: "without_ties",
+            SIMPLE_WITH_TIES: "simple_with_ties", SIMPLE_WITHOUT_TIES: "simple_without_ties"}
+    values = M.weighted_pair_accuracies(h_all, m, parsed, np.ones((1, n), dtype=np.int64))
+    cis = M.pair_accuracies_ci(h_all, m, parsed, n_boot=n_boot) if n else {}
+    has_non_ties = bool((h_all != 0).any())
+    for name, key in keys.items():
+        if n == 0 or (name in (WITHOUT_TIES, SIMPLE_WITHOUT_TIES) and not has_non_ties):
             res[name] = None
             continue
-        val = fn(h_all, m, parsed)
-        lo, hi = M.bootstrap_ci(fn, h_all, m, parsed, n_boot=n_boot)
-        res[name] = {"value": val, "ci95": [lo, hi]}
+        res[name] = {"value": float(values[key][0]), "ci95": list(cis[key])}
     return res
 
 
