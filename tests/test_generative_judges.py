@@ -94,6 +94,7 @@ PINNED = {
     "QWEN2_POINT_IMAGE": "75d52d3ae771f89b",
     "LLAVA_PAIR_IMAGE": "8638ee2827d72ea3",
     "LLAVA_POINT_UNDERSTANDING": "62a341a37a0b5f8b",
+    "LLAVA_PAIR_VIDEO_VIDEOGEN": "6aca3dbb569d15bf",
     "CRITIC_PAIR": "0f1547e30a222a40",
     "CRITIC_POINT": "b989b8bfc90af32a",
     "THINK_PAIR_IMAGE": "342f6a4bd0efdae0",
@@ -227,6 +228,70 @@ def test_bad_items_raise_in_prepare(qwen, media):
                        context=g.a.media, task="understanding")
     with pytest.raises(ValueError, match="answer text"):
         qwen.prepare_pair(no_text)
+
+
+def test_llava_videogen_prompt_family():
+    """UnifiedReward's LLaVA VideoGen-RewardBench script has its own pairwise video prompt
+    (github CodeGoat24/UnifiedReward benchmark_evaluation/LLaVA_evaluation/
+    test_llava_videogen_reward_bench.py), with '<image>\\n' * 16 before it (8 + 8 frames)."""
+    from evalsuite.judges.parsing import parse_verdict
+    from evalsuite.judges.prompts import (LLAVA_PAIR_VIDEO_VIDEOGEN, QWEN_PAIR_VIDEO,
+                                          llava_image_prefix, template_for)
+
+    tpl = template_for("unifiedreward-llava-videogen", "pair-video")
+    assert tpl.text == LLAVA_PAIR_VIDEO_VIDEOGEN != QWEN_PAIR_VIDEO
+    assert tpl.text.startswith("Suppose you are an expert in judging and evaluating")
+    assert '"Video 1 is better than Video 2.", "Video 2 is better than Video 1." and ' \
+        '"Both videos are equally good."' in tpl.text
+    assert tpl.text.endswith("Text Caption: [{prompt}]")
+    assert llava_image_prefix(tpl, 16) == "<image>\n" * 16
+    assert parse_verdict("Video 2 is better than Video 1.", tpl.verdict).choice == "B"
+    # the other modes are the plain LLaVA family's
+    for mode in ("pair-image", "pair-understanding", "point-video"):
+        assert template_for("unifiedreward-llava-videogen", mode) is \
+            template_for("unifiedreward-llava", mode)
+
+
+def test_qwen_resizes_like_qwen_vl_utils(qwen, media):
+    """Images: PIL resize to smart_resize(h, w, 28, 4*28*28, 16384*28*28) before the processor
+    (qwen-vl-utils fetch_image); video frames: torchvision bicubic antialias on uint8
+    (fetch_video). Expected sizes computed with qwen-vl-utils 0.0.10 / 0.0.14."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    from evalsuite.judges.unifiedreward import (qwen_image_resize, qwen_video_plan,
+                                                qwen_video_resize, video_header)
+    from evalsuite.media import load_image, load_video
+    from evalsuite.types import FrameSpec
+
+    for (h, w), want in [((1024, 1024), (1036, 1036)), ((512, 768), (504, 756)),
+                         ((64, 48), (56, 56)), ((20, 30), (56, 84)),
+                         ((4000, 6000), (2912, 4368))]:
+        out = qwen_image_resize(Image.new("RGB", (w, h)))
+        assert (out.height, out.width) == want
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (333, 517, 3), dtype=np.uint8))
+    assert np.array_equal(np.asarray(qwen_image_resize(img)),
+                          np.asarray(img.resize((504, 336))))  # PIL default filter
+    g = gen_pairs(media, 1)[0]
+    p = qwen.prepare_pair(g)
+    src = load_image(g.a.media)
+    assert p.images[0].size == qwen_image_resize(src).size
+    assert np.array_equal(np.asarray(p.images[0]), np.asarray(qwen_image_resize(src)))
+    # video: native frames sampled, then torchvision's resize of the uint8 clip
+    ref = video_pairs(media)[0].a.media
+    total, vfps, h, w = video_header(ref)
+    n, (rh, rw), _ = qwen_video_plan(total, vfps, h, w)
+    native = load_video(ref, FrameSpec(num_frames=n))
+    want = TF.resize(torch.from_numpy(native).permute(0, 3, 1, 2), [rh, rw],
+                     interpolation=InterpolationMode.BICUBIC, antialias=True)
+    got = qwen.prepare_pair(video_pairs(media)[0]).videos[0]
+    assert got.shape == (n, rh, rw, 3) and got.dtype == np.uint8
+    assert np.array_equal(got, want.permute(0, 2, 3, 1).numpy())
+    assert qwen_video_resize(got, rh, rw) is got  # already at size: untouched
 
 
 def test_llava_frames_are_images(llava, media):

@@ -5,7 +5,10 @@ understanding, pairwise ("Image 1 is better.") and pointwise ("Final Score: X").
   ``-3b``, ``-32b``, ``UnifiedReward-2.0-qwen-7b``, ``UnifiedReward-Think-qwen-7b``), loaded with
   ``Qwen2_5_VLForConditionalGeneration`` + ``AutoProcessor``. Video frames follow
   qwen-vl-utils (fps 2.0, 4..768 frames, even count, per-frame pixel budget), re-implemented
-  in :func:`qwen_video_plan` (the package is not a dependency).
+  in :func:`qwen_video_plan` (the package is not a dependency). Resizing follows it too:
+  images by PIL ``Image.resize`` to ``smart_resize`` (4..16384 x 28 x 28 pixels,
+  :func:`qwen_image_resize`), video frames by torchvision bicubic antialiased resize of the
+  uint8 clip (:func:`qwen_video_resize`); the processor's own resize is then a no-op.
 * ``UnifiedRewardLlava`` - LLaVA-OneVision checkpoints (``CodeGoat24/UnifiedReward-7b``,
   ``-0.5b``, ``-7b-v1.5``). **The hub repositories are original-LLaVA-format checkpoints
   (``llava_qwen``), which transformers cannot load**: convert them first with transformers'
@@ -76,6 +79,9 @@ FPS = 2.0
 FPS_MIN_FRAMES = 4
 FPS_MAX_FRAMES = 768
 MAX_RATIO = 200
+# Image pixel bounds of qwen-vl-utils fetch_image (vision_process.py MIN_PIXELS / MAX_PIXELS).
+IMAGE_MIN_PIXELS = 4 * 28 * 28
+IMAGE_MAX_PIXELS = 16384 * 28 * 28
 
 
 def smart_resize(height: int, width: int, factor: int = IMAGE_FACTOR,
@@ -118,6 +124,30 @@ def qwen_video_plan(total: int, video_fps: float, height: int, width: int,
     return n, hw, n / max(total, 1e-6) * video_fps
 
 
+def qwen_image_resize(img):
+    """qwen-vl-utils ``fetch_image``: ``img.resize((w, h))`` (PIL's default filter, bicubic)
+    to ``smart_resize(h, w, 28, 4*28*28, 16384*28*28)``."""
+    rh, rw = smart_resize(img.height, img.width, IMAGE_FACTOR, IMAGE_MIN_PIXELS,
+                          IMAGE_MAX_PIXELS)
+    return img if (rw, rh) == img.size else img.resize((rw, rh))
+
+
+def qwen_video_resize(frames, height: int, width: int):
+    """qwen-vl-utils ``fetch_video``: torchvision ``resize`` of the uint8 (T, C, H, W) clip,
+    bicubic, ``antialias=True`` (then ``.float()``, which keeps the rounded uint8 values).
+    ``frames``: (T, H, W, 3) uint8 array -> same layout at (height, width)."""
+    import numpy as np
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    if frames.shape[1:3] == (height, width):
+        return frames
+    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    t = TF.resize(t, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    return t.permute(0, 2, 3, 1).contiguous().numpy()
+
+
 def video_header(ref) -> tuple[int, float, int, int]:
     """(frame count, fps, height, width) from the container, decoding frames only when the
     container does not state its frame count."""
@@ -154,6 +184,13 @@ class UnifiedRewardQwen(GenerativeJudge):
         self.processor = AutoProcessor.from_pretrained(self.source, revision=self._revision())
         self.model = self._from_pretrained(Qwen2_5_VLForConditionalGeneration, dtype)
 
+    def load_image(self, ref):
+        # qwen-vl-utils fetch_image (what the upstream scripts' process_vision_info calls):
+        # PIL ``Image.resize`` (default filter, bicubic) to smart_resize(h, w) before the
+        # processor, whose own resize is then a no-op.
+        img = super().load_image(ref)
+        return qwen_image_resize(img)
+
     def load_video(self, ref):
         from evalsuite.media import load_video
 
@@ -161,8 +198,8 @@ class UnifiedRewardQwen(GenerativeJudge):
         n, (rh, rw), sample_fps = qwen_video_plan(
             total, vfps, h, w, fps=float(self.options.get("video_fps", FPS)),
             max_frames=int(self.options.get("video_max_frames", FPS_MAX_FRAMES)))
-        frames = load_video(ref, FrameSpec(num_frames=n, size=(rw, rh)))
-        return frames, sample_fps
+        frames = load_video(ref, FrameSpec(num_frames=n))  # native size
+        return qwen_video_resize(frames, rh, rw), sample_fps
 
     def render(self, messages, mode, images, videos) -> str:
         chat = [{"role": m["role"], "content": [
