@@ -382,3 +382,28 @@ def test_killed_run_resumes_without_paying_twice(fx, tmp_path, api_key):
     assert res["items"] == len(its) and res["accuracy"] == pytest.approx(sum(expect) / len(its))
     assert Path(res["written"]).parent == b
     no_key_anywhere(out_dir)
+
+
+def test_backend_flag_maps_a_generative_judge_onto_the_endpoint():
+    """`--judge unifiedreward --backend openai --base-url U` = the openai judge with the
+    judge's own prompt family, asking for the checkpoint by its hub id."""
+    from evalsuite.commands.run import apply_backend
+
+    opts: dict = {}
+    assert apply_backend("unifiedreward", None, "openai", "http://127.0.0.1:9/v1", opts) == (
+        "openai", "CodeGoat24/UnifiedReward-qwen-7b")
+    assert opts == {"base_url": "http://127.0.0.1:9/v1", "protocol": "unifiedreward",
+                    "family": "unifiedreward-qwen"}
+    opts = {}
+    assert apply_backend("unifiedreward-llava-7b", "my-served-name", "openai",
+                         "http://h/v1", opts)[1] == "my-served-name"
+    assert opts["family"].startswith("unifiedreward-llava")
+    opts = {}
+    assert apply_backend("unifiedreward", None, "vllm", None, opts) == ("unifiedreward", None)
+    assert opts == {"backend": "vllm"}
+    with pytest.raises(ValueError, match="generative"):
+        apply_backend("pickscore", None, "openai", "http://h/v1", {})
+    with pytest.raises(ValueError, match="base-url"):
+        apply_backend("unifiedreward", None, "openai", None, {})
+    with pytest.raises(ValueError, match="unknown --backend"):
+        apply_backend("unifiedreward", None, "tgi", None, {})

@@ -45,6 +45,12 @@ def run(
                                                "key=value (repeatable)."),
     bench_option: Optional[list[str]] = typer.Option(None, "--bench-option", help="Benchmark "
                                                      "option key=value (repeatable)."),
+    backend: Optional[str] = typer.Option(None, help="Generative judges: hf (default) | vllm "
+                                          "(GPU, the `vllm` extra) | openai (an "
+                                          "OpenAI-compatible server at --base-url, e.g. "
+                                          "`vllm serve <checkpoint>`; the judge's own prompts)."),
+    base_url: Optional[str] = typer.Option(None, help="API root of an OpenAI-compatible "
+                                           "server, e.g. http://127.0.0.1:8000/v1."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """Run a judge on a benchmark; re-running the same command resumes where it stopped.
@@ -53,18 +59,29 @@ def run(
 
       evalsuite run --judge pickscore --bench genai-bench \\
           --data-path fx/genai-bench --model-path fx/pickscore
+
+    A UnifiedReward checkpoint served by `vllm serve CodeGoat24/UnifiedReward-qwen-7b`:
+
+      evalsuite run --judge unifiedreward --backend openai \\
+          --base-url http://127.0.0.1:8000/v1 --bench genai-bench
     """
     from rich.console import Console
 
     from evalsuite.commands.common import parse_options, results_table
     from evalsuite.runner import RunConfig, execute
 
+    judge_options = parse_options(option)
+    try:
+        judge, model = apply_backend(judge, model, backend, base_url, judge_options)
+    except (KeyError, ValueError) as e:
+        Console(stderr=True).print(f"[red]error:[/red] {str(e).strip(chr(39))}")
+        raise typer.Exit(2)
     cfg = RunConfig(judge=judge, bench=bench, model=model, model_path=model_path,
                     revision=revision, data_path=data_path, split=split, batch_size=batch_size,
                     seed=seed, both_orders=both_orders, mode=mode, limit=limit, out_dir=out,
                     run_name=run_name, max_error_rate=max_error_rate, device=device,
                     dtype=dtype, retry_errors=retry_errors, prefetch_workers=workers,
-                    judge_options=parse_options(option),
+                    judge_options=judge_options,
                     bench_options=parse_options(bench_option), progress=not no_progress)
     console = Console(stderr=True)
     try:
@@ -87,3 +104,38 @@ def run(
         console.print(f"[red]error rate {c['errors']}/{c['items']} exceeds "
                       f"--max-error-rate {max_error_rate}[/red]; see samples.jsonl")
         raise typer.Exit(1)
+
+
+def apply_backend(judge: str, model: str | None, backend: str | None, base_url: str | None,
+                  options: dict) -> tuple[str, str | None]:
+    """Map ``--backend`` / ``--base-url`` onto the judge name, model and options.
+
+    ``--backend openai`` on a generative judge runs the ``openai`` judge with that judge's
+    prompt family (``protocol=unifiedreward``) against the served checkpoint, whose name
+    defaults to the judge's hub id (what ``vllm serve <hub id>`` serves it as).
+    """
+    if base_url:
+        options["base_url"] = base_url
+    if backend in (None, "hf"):
+        return judge, model
+    if backend == "vllm":
+        options["backend"] = "vllm"
+        return judge, model
+    if backend != "openai":
+        raise ValueError(f"unknown --backend {backend!r}: hf | vllm | openai")
+    if judge == "openai":
+        return judge, model
+    from evalsuite.registry import JUDGES
+
+    entry = JUDGES.entry(judge)
+    cls = entry.load()
+    served = model or entry.kwargs.get("model") or cls.default_model
+    card = (getattr(cls, "cards", None) or {}).get(served) or getattr(cls, "default_card", None)
+    if card is None:
+        raise ValueError(f"--backend openai needs a generative judge; {judge} scores with "
+                         "its own head (run it locally)")
+    if "base_url" not in options:
+        raise ValueError("--backend openai needs --base-url (the server's API root)")
+    options.setdefault("protocol", "unifiedreward")
+    options.setdefault("family", card.family)
+    return "openai", served
