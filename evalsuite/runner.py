@@ -31,8 +31,29 @@ from evalsuite.types import (ItemError, PairItem, ParseStatus, PointItem, RunRec
                              Verdict)
 
 
+class RunIdentity:
+    """What names a run: the fields in ``_IDENTITY`` (those that change results), hashed."""
+
+    _IDENTITY: tuple[str, ...] = ()
+    run_name: str | None
+    out_dir: str
+    bench: str
+
+    def identity(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._IDENTITY}
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def run_dir_for(cfg: RunIdentity, who: str) -> Path:
+    """``<out>/<who>__<bench>__<fingerprint>`` (or ``--run-name``): re-running resumes."""
+    return Path(cfg.out_dir) / (cfg.run_name or f"{who}__{cfg.bench}__{cfg.fingerprint()}")
+
+
 @dataclass
-class RunConfig:
+class RunConfig(RunIdentity):
     judge: str
     bench: str
     model: str | None = None
@@ -61,16 +82,8 @@ class RunConfig:
                  "seed", "both_orders", "mode", "limit", "dtype", "judge_options",
                  "bench_options")
 
-    def identity(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._IDENTITY}
-
-    def fingerprint(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
     def run_dir(self) -> Path:
-        name = self.run_name or f"{self.judge}__{self.bench}__{self.fingerprint()}"
-        return Path(self.out_dir) / name
+        return run_dir_for(self, self.judge)
 
 
 @dataclass

@@ -15,7 +15,6 @@ benchmark's scorer (records ``eval``) -> metrics.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,14 +25,15 @@ from typing import Any
 
 from evalsuite.policies.base import GenItem, GenUnit, McqItem, sample_seed
 from evalsuite.registry import BENCHMARKS, POLICIES
-from evalsuite.runner import (Progress, _barrier, _finished, _write_config, _write_run_meta,
-                              dist_info, prefetched, run_batch, shard_of)
+from evalsuite.runner import (Progress, RunIdentity, _barrier, _finished, _write_config,
+                              _write_run_meta, dist_info, prefetched, run_batch, run_dir_for,
+                              shard_of)
 from evalsuite.store import RunStore, read_records
 from evalsuite.types import ItemError, ParseStatus, RunRecord, Score
 
 
 @dataclass
-class PolicyRunConfig:
+class PolicyRunConfig(RunIdentity):
     policy: str
     bench: str
     model: str | None = None
@@ -61,16 +61,8 @@ class PolicyRunConfig:
                  "seed", "samples_per_prompt", "limit", "dtype", "policy_options",
                  "bench_options")
 
-    def identity(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._IDENTITY}
-
-    def fingerprint(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
     def run_dir(self) -> Path:
-        name = self.run_name or f"{_safe(self.policy)}__{self.bench}__{self.fingerprint()}"
-        return Path(self.out_dir) / name
+        return run_dir_for(self, _safe(self.policy))
 
 
 @dataclass
