@@ -12,7 +12,6 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any, Literal
 
 

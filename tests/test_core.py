@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,7 @@ from evalsuite.judges.base import Judge
 from evalsuite.registry import JUDGES, Registry
 from evalsuite.runner import RunConfig, execute, swap_for
 from evalsuite.store import RunStore, read_records
-from evalsuite.types import (Candidate, Label, MediaRef, PairItem, ParseStatus, RunRecord,
+from evalsuite.types import (Candidate, Label, PairItem, ParseStatus, RunRecord,
                              Score, Verdict)
 
 

@@ -324,7 +324,6 @@ def train_policy(out: Path, steps: int = 400, batch: int = 64, lr: float = 3e-3,
     import random
 
     import torch
-    import torch.nn.functional as F
 
     from evalsuite.training.loop import train_loop
     torch.manual_seed(seed)
