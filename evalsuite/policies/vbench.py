@@ -1,41 +1,114 @@
 """VBench (Huang et al., CVPR 2024): the text-to-video prompt suite and its 16 dimensions.
 
-Decision (documented in the README): the harness owns the **prompt suite and generation**;
-the **dimension scores are not implemented here**. The ``vbench`` wheel pins transformers
-4.33 and numpy<2 (and needs detectron2 for some dimensions), so it cannot share this
-environment; re-implementing its 16 dimensions (DINO / CLIP / RAFT / MUSIQ / LAION
-aesthetic / GRiT / UMT / ViCLIP / AMT models) faithfully was out of scope for this issue.
-Every dimension is therefore reported as *unavailable* with that reason - never a made-up
-number - and the generated videos are also linked under ``<run>/vbench_videos/`` with the
-file names VBench's standard mode expects (``<prompt_en>-<k>.mp4``), so
-``vbench evaluate --videos_path <run>/vbench_videos --dimension <dim>`` can be run in a
-separate virtual environment that has the ``vbench`` wheel.
+Decision (documented in the README): the ``vbench`` wheel pins transformers 4.33 and numpy<2
+(and needs detectron2 for some dimensions), so it cannot share this environment. The harness
+owns the **prompt suite and generation** and **re-implements five dimensions** from the
+upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing only, see
+:mod:`evalsuite.policies.vbench_dims`) on current torch / transformers / torchvision:
+
+* ``temporal_flickering`` (vbench/temporal_flickering.py): (255 - mean |frame_t+1 - frame_t|)
+  / 255, mean over videos, **on static videos only**: upstream runs ``static_filter.py``
+  (RAFT, top-2% flow) first and keeps at most 5 static videos per prompt. With RAFT this
+  metric is that; ``temporal_flickering[no-static-filter]`` (every video of those prompts) is
+  reported apart, and is the only number when RAFT cannot be loaded. Upstream samples 25
+  videos for these prompts; run with ``--samples-per-prompt 25`` for that coverage.
+* ``subject_consistency`` (vbench/subject_consistency.py): DINO ViT-B/16 CLS features
+  (after the final norm) of every frame; per frame (max(0, cos to previous) + max(0, cos to
+  first)) / 2; the dimension score is the sum over all frames of all videos / their count.
+  Weights: transformers ``ViTModel`` ``facebook/dino-vitb16`` (the HF port of DINO's
+  ``dino_vitb16``), LayerNorm eps 1e-6 and DINO's own position-embedding interpolation.
+* ``background_consistency`` (vbench/background_consistency.py): the same formula on CLIP
+  ViT-B/32 image embeddings (``openai/clip-vit-base-patch32``, the HF port of
+  ``clip.load("ViT-B/32")``), preprocessing ``clip_transform(224)``.
+* ``dynamic_degree`` (vbench/dynamic_degree.py): RAFT (torchvision ``raft_large``
+  ``Raft_Large_Weights.C_T_V1`` = the original ``raft-things.pth``, 20 iterations) on
+  consecutive frames (every round(fps/8)-th); a video moves when at least round(4 T / 16)
+  pairs have a top-5% flow magnitude above 6 min(H, W) / 256; score = fraction of moving
+  videos.
+* ``aesthetic_quality`` (vbench/aesthetic_quality.py): LAION aesthetic linear head
+  (``sa_0_4_vit_l_14_linear.pth``) on L2-normalised CLIP ViT-L/14 embeddings
+  (``openai/clip-vit-large-patch14``), / 10, mean over frames then videos.
+
+The other 11 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
+made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
+All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
+Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
+standard-mode names), so ``vbench evaluate`` can still be run in a separate environment.
 
 Prompt suite: ``VBench_full_info.json`` (entries ``prompt_en``, ``dimension`` (list), optional
 ``auxiliary_info``), 946 prompts, shipped inside the ``vbench`` wheel (``vbench/`` package
 folder) and in github Vchitect/VBench ``vbench/VBench_full_info.json``. Read from
 ``--data-path`` (the file or its folder), else from an installed ``vbench`` package (located
 with importlib, not imported). 5 videos per prompt (VBench's sampling protocol).
-``--bench-option dimensions=a,b`` keeps the prompts of those dimensions.
+
+Options (``--bench-option k=v``): ``dimensions`` (comma list: keeps the prompts of those
+dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LAYOUT`),
+``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
+``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
+state dict ``.pth``); each a local path or the hub id / URL used by default.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalsuite.policies import vbench_dims as D
 from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric, unavailable
 from evalsuite.types import ItemError, Score
 
+log = logging.getLogger(__name__)
+
+UPSTREAM = "github.com/Vchitect/VBench@45e79ec14e69a2187202c675d2dbce1a71843d53"
 DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flickering",
               "motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality",
               "object_class", "multiple_objects", "human_action", "color",
               "spatial_relationship", "scene", "temporal_style", "appearance_style",
               "overall_consistency")
-NOT_IMPLEMENTED = ("not implemented in evalsuite: run the vbench wheel in its own venv on "
-                   "<run>/vbench_videos (it pins transformers 4.33 / numpy<2)")
+IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
+               "dynamic_degree", "aesthetic_quality")
+_GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
+         "reimplemented here: detectron2 does not build on current torch")
+_VICLIP = ("ViCLIP (InternVid ViClip-InternVid-10M-FLT.pth video-text model) is not "
+           "reimplemented here")
+UNAVAILABLE = {
+    "motion_smoothness": "AMT-S frame-interpolation model (vbench/third_party/amt, "
+                         "amt-s.pth) is not reimplemented here",
+    "imaging_quality": "MUSIQ (pyiqa, musiq_spaq_ckpt) is not reimplemented here",
+    "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
+    "spatial_relationship": _GRIT,
+    "human_action": "UMT ViT-L/16 Kinetics-400 classifier (l16_ptk710_ftk710_ftk400_f16_res224"
+                    ".pth, unmasked-teacher code) is not reimplemented here",
+    "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
+    "appearance_style": "CLIP ViT-B/32 frame-vs-style-text similarity is not reimplemented "
+                        "yet (vbench/appearance_style.py)",
+    "temporal_style": _VICLIP, "overall_consistency": _VICLIP,
+}
+# models each implemented dimension needs (temporal_flickering: RAFT for the static filter)
+NEEDS = {"subject_consistency": ("dino",), "background_consistency": ("clip",),
+         "aesthetic_quality": ("aesthetic_clip", "aesthetic_head"),
+         "dynamic_degree": ("raft",), "temporal_flickering": ("raft",)}
+DEFAULTS = {
+    "dino": "facebook/dino-vitb16",
+    "clip": "openai/clip-vit-base-patch32",
+    "aesthetic_clip": "openai/clip-vit-large-patch14",
+    # vbench/aesthetic_quality.py get_aesthetic_model: the LAION-AI/aesthetic-predictor head
+    "aesthetic_head": "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/"
+                      "sa_0_4_vit_l_14_linear.pth",
+    "raft": "torchvision:Raft_Large_Weights.C_T_V1",
+}
+OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
+          "aesthetic_head": "aesthetic_head", "raft": "raft_model"}
+SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
+                 "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
+                 "raft": "raft/raft_large_C_T_V1.pth"}
+STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
+NO_FILTER = "temporal_flickering[no-static-filter]"
+FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
 
 
 def find_full_info(data_path: str | None) -> Path:
@@ -67,16 +140,39 @@ class VBench(PolicyBenchmark):
     default_split: ClassVar[str] = "full"
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
-    availability_note: ClassVar[str | None] = ("prompt suite + generation only; dimension "
-                                               "scores unavailable (vbench wheel needs its "
-                                               "own venv)")
-    metric_notes: ClassVar[dict[str, str]] = {d: NOT_IMPLEMENTED for d in DIMENSIONS}
+    availability_note: ClassVar[str | None] = (
+        "5 of 16 dimensions reimplemented (subject/background consistency, temporal "
+        "flickering, dynamic degree, aesthetic quality); the other 11 unavailable")
+    metric_notes: ClassVar[dict[str, str]] = {
+        "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
+        "background_consistency": "CLIP ViT-B/32: the same formula",
+        "temporal_flickering": "(255 - mean abs frame difference) / 255 on RAFT-static videos",
+        "dynamic_degree": "fraction of videos whose RAFT top-5% flow exceeds the threshold",
+        "aesthetic_quality": "LAION linear head on CLIP ViT-L/14 / 10, mean",
+        **UNAVAILABLE,
+    }
+
+    def wanted(self) -> list[str] | None:
+        want = self.options.get("dimensions")
+        if not want:
+            return None
+        want = [d.strip() for d in (want.split(",") if isinstance(want, str) else want)
+                if d.strip()]
+        bad = [d for d in want if d not in DIMENSIONS]
+        if bad:
+            raise ValueError(f"unknown VBench dimensions {bad}; known: {DIMENSIONS}")
+        return want
+
+    def scored_dims(self, item: GenItem) -> list[str]:
+        """The implemented dimensions this prompt is scored on (its own, within the filter)."""
+        want = self.wanted()
+        return [d for d in item.meta["dimension"] if d in IMPLEMENTED
+                and (want is None or d in want)]
 
     def load_items(self, data_path: str | None, split: str | None
                    ) -> list[GenItem | ItemError]:
         rows = json.loads(find_full_info(data_path).read_text(encoding="utf-8"))
-        want = self.options.get("dimensions")
-        want = set(want.split(",")) if isinstance(want, str) else set(want or [])
+        want = set(self.wanted() or [])
         out: list[GenItem | ItemError] = []
         for i, r in enumerate(rows):
             iid = f"vbench:{i:04d}"
@@ -94,34 +190,255 @@ class VBench(PolicyBenchmark):
                 "dimension": dims, "auxiliary_info": r.get("auxiliary_info")}))
         return out
 
-    def scorer(self, device: str, dtype: str) -> "VBenchExport":
-        return VBenchExport()
+    def scorer(self, device: str, dtype: str) -> "VBenchScorer":
+        return VBenchScorer(self, device)
 
+    def sources(self) -> dict[str, str]:
+        base = self.options.get("scorer_path")
+        return {k: self.options.get(OPTION[k]) or (str(Path(base) / SCORER_LAYOUT[k]) if base
+                                                   else DEFAULTS[k]) for k in DEFAULTS}
+
+    # -- aggregation ------------------------------------------------------------------------
     def metrics(self, items: list[GenItem], records: dict) -> dict[str, Any]:
-        dims = sorted({d for it in items for d in it.meta["dimension"]}, key=DIMENSIONS.index)
-        ok = sum(1 for k, r in records.items() if k[0] == "eval" and r.error is None)
-        m: dict[str, Any] = {"videos_decodable": metric(None if not ok else 1.0, ok)}
-        m.update({d: unavailable(NOT_IMPLEMENTED) for d in dims})
-        return {"metrics": m, "breakdown": {}}
+        want = self.wanted()
+        dims = sorted({d for it in items for d in it.meta["dimension"]
+                       if want is None or d in want}, key=DIMENSIONS.index)
+        ok = {k[1]: r.score.extras for k, r in records.items()
+              if k[0] == "eval" and r.error is None and r.score is not None}
+        m: dict[str, Any] = {"videos_decodable": metric(None if not ok else 1.0, len(ok))}
+        by_dim: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for ex in ok.values():
+            for d in ex.get("scored", []):
+                by_dim[d].append(ex)
+        for d in dims:
+            if d not in IMPLEMENTED:
+                m[d] = unavailable(UNAVAILABLE[d])
+                continue
+            exs = by_dim.get(d, [])
+            if d == "temporal_flickering":
+                m.update(_flickering(exs))
+                continue
+            vals = [ex for ex in exs if ex.get(d) is not None]
+            errs = sum(1 for ex in exs if d in ex.get("errors", {}))
+            reasons = [ex["unavailable"][d] for ex in exs if d in ex.get("unavailable", {})]
+            if not vals and reasons:
+                m[d] = unavailable(reasons[0])
+                continue
+            if d in ("subject_consistency", "background_consistency"):
+                value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
+            else:  # dynamic_degree (bool per video), aesthetic_quality: mean over videos
+                value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
+            m[d] = metric(value, len(vals), errors=errs)
+        return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM}
 
 
-class VBenchExport:
-    """Not a scorer: checks each video decodes and links it under VBench's file name."""
+def _flickering(exs: list[dict[str, Any]]) -> dict[str, Any]:
+    d = "temporal_flickering"
+    vals = [ex for ex in exs if ex.get(d) is not None]
+    errs = sum(1 for ex in exs if d in ex.get("errors", {}))
+    out: dict[str, Any] = {d: None}  # keeps temporal_flickering ahead of its substitute
+    out[NO_FILTER] = metric(sum(ex[d] for ex in vals) / len(vals) if vals else None, len(vals),
+                            note="every video of the prompts, no static filter (substitute)")
+    reasons = [ex["unavailable"][d] for ex in vals if d in ex.get("unavailable", {})]
+    if reasons:  # RAFT could not be loaded: no static filter, so no faithful number
+        out[d] = unavailable(f"needs the RAFT static filter: {reasons[0]}")
+        return out
+    vals = [ex for ex in vals if ex.get("static") is not None]  # RAFT errors: counted below
+    by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ex in vals:
+        if ex["static"]:
+            by_prompt[ex["prompt"]].append(ex)
+    kept = []
+    for prompt, group in by_prompt.items():  # static_filter.py: sorted paths, first 5 static
+        group.sort(key=lambda ex: f"{prompt}-{ex['k']}.mp4")
+        kept.extend(group[:STATIC_PER_PROMPT])
+    out[d] = metric(sum(ex[d] for ex in kept) / len(kept) if kept else None, len(kept),
+                    errors=errs, static_videos=len(kept), filtered_videos=len(vals))
+    return out
+
+
+class VBenchScorer:
+    """Decodes each video (all frames), links it under VBench's file name, and computes the
+    implemented dimensions of its prompt. Models load on first use; one that cannot be
+    loaded makes its dimensions unavailable (with the error), never a number."""
+
+    def __init__(self, bench: VBench, device: str):
+        self.bench, self.device = bench, device
+        self.src = bench.sources()
+        self._models: dict[str, Any] = {}
+        self._failed: dict[str, str] = {}
 
     def load(self) -> None:
-        pass
+        import torch
+        self.torch = torch
 
+    # -- models -----------------------------------------------------------------------------
+    def model(self, key: str):
+        if key in self._models:
+            return self._models[key]
+        if key in self._failed:
+            raise _Unavailable(self._failed[key])
+        try:
+            self._models[key] = getattr(self, f"_load_{key}")(self.src[key])
+        except Exception as e:  # noqa: BLE001 - reported as the dimension's unavailability
+            self._failed[key] = f"{key} model not loaded from {self.src[key]}: " \
+                                f"{type(e).__name__}: {e}"
+            log.warning("VBench: %s", self._failed[key])
+            raise _Unavailable(self._failed[key]) from e
+        return self._models[key]
+
+    def _load_dino(self, src: str):
+        import types
+
+        from transformers import ViTModel
+
+        # DINO's vit_base uses LayerNorm(eps=1e-6) (facebookresearch/dino vision_transformer.py)
+        m = ViTModel.from_pretrained(src, add_pooling_layer=False, layer_norm_eps=1e-6
+                                     ).to(self.device).eval()
+        emb = m.embeddings
+
+        def interp(self_, embeddings, height, width):
+            return D.dino_interpolate_pos_encoding(self_.position_embeddings, height, width,
+                                                   self_.patch_size)
+        emb.interpolate_pos_encoding = types.MethodType(interp, emb)
+        return m
+
+    def _load_clip_model(self, src: str):
+        from transformers import CLIPModel
+        return CLIPModel.from_pretrained(src, dtype=self.torch.float32).to(self.device).eval()
+
+    def _load_clip(self, src: str):
+        return self._load_clip_model(src)
+
+    def _load_aesthetic_clip(self, src: str):
+        return self._load_clip_model(src)
+
+    def _load_aesthetic_head(self, src: str):
+        torch = self.torch
+        if src.startswith(("http://", "https://")):
+            state = torch.hub.load_state_dict_from_url(src, map_location="cpu",
+                                                       weights_only=True)
+        else:
+            state = torch.load(src, map_location="cpu", weights_only=True)
+        w = state["weight"]
+        head = torch.nn.Linear(w.shape[1], w.shape[0])
+        head.load_state_dict(state)
+        return head.to(self.device).eval()
+
+    def _load_raft(self, src: str):
+        from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
+
+        if src == DEFAULTS["raft"]:  # torchvision's port of princeton-vl RAFT raft-things.pth
+            m = raft_large(weights=Raft_Large_Weights.C_T_V1)
+        else:
+            m = raft_large(weights=None)
+            m.load_state_dict(self.torch.load(src, map_location="cpu", weights_only=True))
+        return m.to(self.device).eval()
+
+    # -- features ---------------------------------------------------------------------------
+    def _image_embeds(self, clip, pixels):
+        torch = self.torch
+        outs = []
+        with torch.inference_mode():
+            for x in pixels.split(FRAME_BATCH):
+                pooled = clip.vision_model(pixel_values=x.to(self.device)).pooler_output
+                outs.append(clip.visual_projection(pooled).float().cpu())  # encode_image
+        return torch.cat(outs)
+
+    def _dino_feats(self, dino, pixels):
+        torch = self.torch
+        outs = []
+        with torch.inference_mode():
+            for x in pixels.split(FRAME_BATCH):
+                out = dino(pixel_values=x.to(self.device), interpolate_pos_encoding=True)
+                outs.append(out.last_hidden_state[:, 0].float().cpu())  # CLS after final norm
+        return torch.cat(outs)
+
+    def _raft_scores(self, frames, pairs, fraction: float) -> list[float]:
+        raft = self.model("raft")
+        return D.raft_pair_scores(lambda a, b: raft(a, b, num_flow_updates=D.RAFT_ITERS)[-1],
+                                  frames, pairs, fraction, device=self.device)
+
+    # -- the scorer protocol ----------------------------------------------------------------
     def prepare(self, unit: GenUnit, path: Path) -> dict[str, Any]:
-        from evalsuite.media import video_info
+        import numpy as np
+
+        from evalsuite.media import MediaError, decode_frames
         from evalsuite.types import MediaRef
 
-        info = video_info(MediaRef(kind="video", path=str(path)))
+        frames, fps, _backend = decode_frames(MediaRef(kind="video", path=str(path)))
+        if len(frames) < 2:
+            raise MediaError(f"VBench needs at least 2 frames, the video has {len(frames)}")
         run_dir = path.parents[2]  # <run>/samples/<category>/<file>
         link = run_dir / "vbench_videos" / f"{unit.item.prompt}-{unit.k}.mp4"
         link.parent.mkdir(exist_ok=True)
         if not link.exists():
             os.symlink(os.path.relpath(path, link.parent), link)
-        return {"frames": info["frames"], "fps": info["fps"], "link": link.name}
+        frames = np.stack(frames)
+        dims = self.bench.scored_dims(unit.item)
+        p: dict[str, Any] = {"frames": frames, "fps": fps, "dims": dims, "k": unit.k,
+                             "prompt": unit.item.prompt, "link": link.name}
+        if "subject_consistency" in dims:
+            p["dino_pixels"] = D.dino_preprocess(frames)
+        if "background_consistency" in dims or "aesthetic_quality" in dims:
+            p["clip_pixels"] = D.clip_preprocess(frames)
+        return p
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
-        return [Score(value=None, extras=p) for p in prepared]
+        return [self._score(p) for p in prepared]
+
+    def _score(self, p: dict[str, Any]) -> Score:
+        frames = p["frames"]
+        ex: dict[str, Any] = {"frames": len(frames), "fps": p["fps"], "link": p["link"],
+                              "prompt": p["prompt"], "k": p["k"], "scored": p["dims"],
+                              "unavailable": {}, "errors": {}}
+        for d in p["dims"]:
+            try:
+                getattr(self, f"_dim_{d}")(p, ex)
+            except _Unavailable as e:
+                ex["unavailable"][d] = str(e)
+            except Exception as e:  # noqa: BLE001 - this video's error on this dimension
+                ex["errors"][d] = f"{type(e).__name__}: {e}"
+        return Score(value=None, extras=ex)
+
+    def _dim_temporal_flickering(self, p, ex):
+        ex["temporal_flickering"] = D.temporal_flickering(p["frames"])
+        ex["static"] = None
+        f = p["frames"]
+        thres, count_num = D.static_params(f.shape[1], f.shape[2], len(f))
+        scores = self._raft_scores(f, D.static_pairs(len(f)), 0.02)
+        ex["static_flow"] = scores
+        ex["static"] = D.is_static(scores, thres, count_num)
+
+    def _consistency(self, d: str, feats, ex):
+        s, n = D.consistency_sum(feats)
+        ex[f"{d}_sum"], ex[f"{d}_frames"], ex[d] = s, n, s / n
+
+    def _dim_subject_consistency(self, p, ex):
+        self._consistency("subject_consistency",
+                          self._dino_feats(self.model("dino"), p["dino_pixels"]), ex)
+
+    def _dim_background_consistency(self, p, ex):
+        self._consistency("background_consistency",
+                          self._image_embeds(self.model("clip"), p["clip_pixels"]), ex)
+
+    def _dim_aesthetic_quality(self, p, ex):
+        torch = self.torch
+        head = self.model("aesthetic_head")
+        emb = self._image_embeds(self.model("aesthetic_clip"), p["clip_pixels"])
+        emb = torch.nn.functional.normalize(emb, dim=-1, p=2)
+        with torch.inference_mode():
+            s = head(emb.to(self.device)).squeeze(-1).float().cpu()
+        ex["aesthetic_frame_scores"] = [round(float(v), 6) for v in s]
+        ex["aesthetic_quality"] = D.aesthetic_video_score(s)
+
+    def _dim_dynamic_degree(self, p, ex):
+        f = p["frames"][::D.dynamic_frame_interval(p["fps"])]
+        thres, count_num = D.dynamic_params(f.shape[1], f.shape[2], len(f))
+        scores = self._raft_scores(f, [(i, i + 1) for i in range(len(f) - 1)], 0.05)
+        ex["dynamic_flow"] = scores
+        ex["dynamic_degree"] = D.is_moving(scores, thres, count_num)
+
+
+class _Unavailable(Exception):
+    """A dimension's model could not be loaded."""

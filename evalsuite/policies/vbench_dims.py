@@ -1,0 +1,223 @@
+"""VBench dimension formulas, re-implemented on current libraries (pure functions).
+
+Read from github Vchitect/VBench at commit 45e79ec14e69a2187202c675d2dbce1a71843d53 (facts
+only: formulas, constants, preprocessing); each function names the upstream file it follows.
+Frames are ``(T, H, W, 3)`` uint8 RGB arrays, all frames of the video (upstream reads every
+frame with decord / cv2; only ``dynamic_degree`` subsamples).
+
+Kept free of model loading so that every formula can be checked by hand on synthetic frames:
+the models are passed in as callables (features in, features out).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+# vbench/utils.py dino_transform / clip_transform: normalisation constants
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+INPUT_SIZE = 224  # vbench/subject_consistency.py dino_transform(224); clip_transform(224)
+RAFT_ITERS = 20  # vbench/dynamic_degree.py, static_filter.py: iters=20, test_mode=True
+
+
+def _check(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected (T, H, W, 3) frames, got shape {frames.shape}")
+    if len(frames) < 2:
+        raise ValueError(f"VBench temporal dimensions need at least 2 frames, got {len(frames)}")
+    return frames
+
+
+# --- temporal_flickering ---------------------------------------------------------------------
+
+def temporal_flickering(frames: np.ndarray) -> float:
+    """(255 - mean over consecutive pairs of the mean absolute pixel difference) / 255
+    (vbench/temporal_flickering.py ``cal_score`` / ``calculate_mae``): 1.0 for a static video.
+    Every pair has the same size, so the mean of per-pair means is the overall mean."""
+    f = _check(frames).astype(np.float32)
+    mae = np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
+    return float((255.0 - float(np.mean(mae))) / 255.0)
+
+
+# --- subject_consistency / background_consistency --------------------------------------------
+
+def _tensor(frames: np.ndarray):
+    import torch
+    # vbench/utils.py load_video: torch.Tensor(frames).permute(0, 3, 1, 2), float 0..255
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+
+
+def dino_preprocess(frames: np.ndarray):
+    """vbench/utils.py ``dino_transform(224)``: shorter side to 224 (bilinear, no antialias,
+    aspect kept, no crop) on 0..255 floats, then /255 and ImageNet normalisation."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    x = TF.resize(_tensor(frames), INPUT_SIZE, interpolation=InterpolationMode.BILINEAR,
+                  antialias=False)
+    return TF.normalize(x / 255.0, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def clip_preprocess(frames: np.ndarray):
+    """vbench/utils.py ``clip_transform(224)``: shorter side to 224 (bicubic, no antialias,
+    no clamping) on 0..255 floats, centre crop 224, /255, OpenAI CLIP normalisation."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    x = TF.resize(_tensor(frames), INPUT_SIZE, interpolation=InterpolationMode.BICUBIC,
+                  antialias=False)
+    x = TF.center_crop(x, INPUT_SIZE)
+    return TF.normalize(x / 255.0, CLIP_MEAN, CLIP_STD)
+
+
+def consistency_sum(features) -> tuple[float, int]:
+    """Per frame i >= 1: (max(0, cos(f_i, f_{i-1})) + max(0, cos(f_i, f_0))) / 2 on
+    L2-normalised features (vbench/subject_consistency.py, background_consistency.py).
+    Returns (sum over frames, number of frames summed): the per-video score is their ratio,
+    the dimension score pools sums and counts over all videos (``sim / cnt`` upstream)."""
+    import torch
+    import torch.nn.functional as F
+
+    f = F.normalize(torch.as_tensor(features).float(), dim=-1, p=2)
+    if len(f) < 2:
+        raise ValueError("consistency needs at least 2 frames")
+    prev = F.cosine_similarity(f[1:], f[:-1], dim=-1).clamp(min=0.0)
+    first = F.cosine_similarity(f[1:], f[:1].expand_as(f[1:]), dim=-1).clamp(min=0.0)
+    return float(((prev + first) / 2).sum()), len(f) - 1
+
+
+def pooled(sums_counts: Sequence[tuple[float, int]]) -> float | None:
+    """sum of per-frame similarities / number of frames, over all videos (upstream
+    ``sim_per_frame = sim / cnt``)."""
+    n = sum(c for _, c in sums_counts)
+    return None if n == 0 else sum(s for s, _ in sums_counts) / n
+
+
+def dino_interpolate_pos_encoding(pos_embed, height: int, width: int, patch_size: int):
+    """Position embeddings for a ``height x width`` input exactly as DINO's
+    ``VisionTransformer.interpolate_pos_encoding`` (facebookresearch/dino
+    vision_transformer.py, the torch hub model upstream loads): unchanged for a square input
+    with the trained patch count, else bicubic with ``scale_factor = (n + 0.1) / sqrt(N)``
+    (transformers' ViT uses ``size=`` instead, which samples slightly differently)."""
+    import torch
+    import torch.nn.functional as F
+
+    n_pos = pos_embed.shape[1] - 1
+    h0, w0 = height // patch_size, width // patch_size
+    if h0 * w0 == n_pos and height == width:
+        return pos_embed
+    dim = pos_embed.shape[-1]
+    side = int(math.sqrt(n_pos))
+    grid = pos_embed[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, scale_factor=((h0 + 0.1) / math.sqrt(n_pos),
+                                             (w0 + 0.1) / math.sqrt(n_pos)), mode="bicubic")
+    if grid.shape[-2:] != (h0, w0):
+        raise ValueError(f"position grid {tuple(grid.shape[-2:])} != {(h0, w0)}")
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
+    return torch.cat((pos_embed[:, :1], grid), dim=1)
+
+
+# --- aesthetic_quality -----------------------------------------------------------------------
+
+def aesthetic_video_score(head_outputs) -> float:
+    """Mean over frames of the LAION linear head's output / 10 (vbench/aesthetic_quality.py
+    ``normalized_aesthetic_scores = aesthetic_scores / 10``); the head reads L2-normalised
+    float32 CLIP ViT-L/14 image embeddings."""
+    import torch
+    s = torch.as_tensor(head_outputs).float().reshape(-1)
+    return float((s / 10).mean())
+
+
+# --- dynamic_degree / static filter (RAFT) ---------------------------------------------------
+
+def dynamic_frame_interval(fps: float) -> int:
+    """vbench/dynamic_degree.py ``get_frames``: every round(fps / 8)-th frame (at least 1)."""
+    return max(1, round(fps / 8)) if fps and fps > 0 else 1
+
+
+def pad_to_8(x):
+    """RAFT's ``InputPadder`` (mode 'sintel', vbench/third_party/RAFT/core/utils_core/utils.py):
+    replicate-pad H and W up to a multiple of 8, split evenly (extra pixel after)."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    ph, pw = (((h // 8) + 1) * 8 - h) % 8, (((w // 8) + 1) * 8 - w) % 8
+    return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2], mode="replicate")
+
+
+def top_flow_mean(flow, fraction: float) -> float:
+    """Mean of the largest ``int(h * w * fraction)`` flow magnitudes sqrt(u^2 + v^2) of one
+    (2, h, w) flow at the padded size (``get_score``: 0.05 in vbench/dynamic_degree.py, 0.02
+    in static_filter.py)."""
+    f = np.asarray(flow, dtype=np.float32)
+    rad = np.sqrt(np.square(f[0]) + np.square(f[1])).reshape(-1)
+    cut = int(rad.size * fraction)
+    if cut < 1:
+        raise ValueError(f"flow of {rad.size} pixels has no top {fraction:.0%}")
+    return float(np.mean(np.sort(rad)[::-1][:cut]))
+
+
+def dynamic_params(height: int, width: int, count: int) -> tuple[float, int]:
+    """vbench/dynamic_degree.py ``set_params``: threshold 6 * min(H, W) / 256 px on the
+    unpadded frame; needed count round(4 * frames / 16) (Python's round)."""
+    return 6.0 * (min(height, width) / 256.0), round(4 * (count / 16.0))
+
+
+def is_moving(scores: Sequence[float], thres: float, count_num: int) -> bool:
+    """vbench/dynamic_degree.py ``check_move``: True once ``count_num`` pair scores exceed
+    the threshold (checked after each pair, so count_num 0 is True for any pair)."""
+    count = 0
+    for s in scores:
+        if s > thres:
+            count += 1
+        if count >= count_num:
+            return True
+    return False
+
+
+def static_params(height: int, width: int, count: int) -> tuple[float, int]:
+    """static_filter.py ``set_params``: threshold 3 * min(H, W) / 256; count round(2 * T/16)."""
+    return 3.0 * (min(height, width) / 256.0), round(2 * (count / 16.0))
+
+
+def static_pairs(n: int) -> list[tuple[int, int]]:
+    """static_filter.py ``infer``: consecutive pairs, then (first, last) and (last, first)."""
+    return [(i, i + 1) for i in range(n - 1)] + [(0, n - 1), (n - 1, 0)]
+
+
+def is_static(scores: Sequence[float], thres: float, count_num: int) -> bool:
+    """static_filter.py ``check_static``: not static once more than ``count_num`` consecutive
+    pairs exceed ``thres``, or when a first/last pair (the last two scores) exceeds
+    ``thres * count_num * 2``."""
+    count = 0
+    for s in scores[:-2]:
+        if s > thres:
+            count += 1
+        if count > count_num:
+            return False
+    return all(not s > thres * count_num * 2 for s in scores[-2:])
+
+
+def raft_pair_scores(flow_fn: Callable, frames: np.ndarray, pairs: Sequence[tuple[int, int]],
+                     fraction: float, batch: int = 8, device: str = "cpu") -> list[float]:
+    """Top-``fraction`` flow magnitude of each (i, j) frame pair. ``flow_fn(a, b)`` takes two
+    padded (B, 3, H, W) batches in RAFT's input range [-1, 1] (the original RAFT maps 0..255
+    with 2 * x / 255 - 1 inside its forward) and returns (B, 2, H, W) flow."""
+    import torch
+
+    x = _tensor(frames)
+    out: list[float] = []
+    for k in range(0, len(pairs), batch):
+        chunk = pairs[k:k + batch]
+        a = pad_to_8(torch.stack([x[i] for i, _ in chunk])).to(device)
+        b = pad_to_8(torch.stack([x[j] for _, j in chunk])).to(device)
+        with torch.inference_mode():
+            flow = flow_fn(2 * (a / 255.0) - 1.0, 2 * (b / 255.0) - 1.0).float().cpu()
+        out.extend(top_flow_mean(f.numpy(), fraction) for f in flow)
+    return out
