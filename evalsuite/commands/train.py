@@ -1,9 +1,11 @@
 """`evalsuite train {reward,pairs,dpo,offline}`: judge SFT, judge-built preference pairs, DPO.
 
-Recipes are YAML files under training/ (``kind`` picks the trainer). Implemented now:
-``kind: synthetic`` (the offline recipe, training/offline_synthetic.yaml). Every run writes
-``config.json``, ``metrics.jsonl`` and ``checkpoint-<step>/`` under its output folder and
-resumes from the last checkpoint when re-run.
+Recipes are YAML files under training/ (``kind`` picks the trainer): ``synthetic`` (the
+offline recipe, training/offline_synthetic.yaml), ``qwen-vl-sft`` (judge SFT), ``vlm-dpo``
+(TRL DPOTrainer), ``diffusion-dpo`` / ``video-dpo`` (Diffusion-DPO of a diffusers
+text-to-image / text-to-video pipeline, training/diffusion_dpo_tiny.yaml,
+training/video_dpo_tiny.yaml). Every run writes ``config.json``, ``metrics.jsonl`` and
+checkpoints under its output folder and resumes from the last checkpoint when re-run.
 """
 
 from __future__ import annotations
@@ -21,16 +23,26 @@ def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
 
-def _recipe(path: str) -> dict:
+KINDS = ("synthetic", "qwen-vl-sft", "vlm-dpo", "diffusion-dpo", "video-dpo")
+# which verbs each kind drives
+VERBS = {"reward": ("synthetic", "qwen-vl-sft"), "policy": ("synthetic",),
+         "dpo": ("synthetic", "vlm-dpo", "diffusion-dpo", "video-dpo"),
+         "offline": ("synthetic",)}
+
+
+def _recipe(path: str, verb: str | None = None) -> dict:
     import yaml
     p = Path(path)
     if not p.exists():
         raise typer.BadParameter(f"no recipe at {path}")
     r = yaml.safe_load(p.read_text()) or {}
-    if r.get("kind") not in ("synthetic", "qwen-vl-sft", "vlm-dpo"):
+    if r.get("kind") not in KINDS:
         raise typer.BadParameter(
-            f"recipe kind {r.get('kind')!r} is not implemented yet; implemented: 'synthetic', "
-            "'qwen-vl-sft', 'vlm-dpo' (diffusers-pipeline recipes are pending)")
+            f"recipe kind {r.get('kind')!r} is not implemented; implemented: "
+            + ", ".join(repr(k) for k in KINDS))
+    if verb is not None and r["kind"] not in VERBS[verb]:
+        raise typer.BadParameter(f"`train {verb}` does not take a {r['kind']!r} recipe "
+                                 f"(it takes kinds {', '.join(VERBS[verb])})")
     return r
 
 
@@ -44,7 +56,7 @@ def reward(recipe: str = typer.Option(..., help="Recipe YAML (its `reward:` sect
            out: str = typer.Option("runs/train-reward", help="Output folder (re-run resumes)."),
            no_progress: bool = typer.Option(False, "--no-progress")) -> None:
     """Train the reward model of a recipe; the result loads with --model-path."""
-    r = _recipe(recipe)
+    r = _recipe(recipe, "reward")
     _threads()
     if r["kind"] == "qwen-vl-sft":
         from evalsuite.training.reward_sft import train_reward_sft
@@ -65,7 +77,7 @@ def policy(recipe: str = typer.Option(..., help="Recipe YAML (its `policy:` sect
            out: str = typer.Option("runs/train-policy"),
            no_progress: bool = typer.Option(False, "--no-progress")) -> None:
     """Pre-train the recipe's reference policy (synthetic recipe only)."""
-    r = _recipe(recipe)
+    r = _recipe(recipe, "policy")
     _threads()
     from evalsuite.training.synthetic import train_policy
     typer.echo(str(train_policy(Path(out), seed=int(r.get("seed", 0)),
@@ -73,7 +85,9 @@ def policy(recipe: str = typer.Option(..., help="Recipe YAML (its `policy:` sect
 
 
 @train_app.command("pairs")
-def pairs(policy: str = typer.Option(..., help="Policy folder (config.json + weights)."),
+def pairs(policy: str = typer.Option(..., help="Policy: a diffusers text-to-image/video "
+                                     "pipeline folder or hub id, or a tiny pixel-diffusion "
+                                     "policy folder (config.json + weights)."),
           judge: str = typer.Option(..., help="Judge name (see `evalsuite list`)."),
           model_path: Optional[str] = typer.Option(None, help="Local judge checkpoint."),
           prompts: str = typer.Option(..., help="Text file, one prompt per line."),
@@ -81,21 +95,54 @@ def pairs(policy: str = typer.Option(..., help="Policy folder (config.json + wei
           seed: int = typer.Option(0),
           out: str = typer.Option("runs/train-pairs", help="Writes pairs.jsonl, "
                                   "dropped.jsonl and media/."),
+          batch_size: Optional[int] = typer.Option(None, "--batch-size", "-B",
+                                                   help="Policy batch size (diffusers)."),
+          device: Optional[str] = typer.Option(None, help="cuda | cpu (diffusers policy)."),
+          option: Optional[list[str]] = typer.Option(
+              None, "--option", "-o", help="Diffusers policy option key=value "
+              "(num_inference_steps, guidance_scale, height, width, num_frames, ...)."),
           no_progress: bool = typer.Option(False, "--no-progress")) -> None:
     """N candidates per prompt -> pair ranking -> point sifting -> DPO JSONL + media."""
     import json
 
     from evalsuite.registry import JUDGES
     _threads()
-    cfg = json.loads((Path(policy) / "config.json").read_text())
+    p = Path(policy)
+    pfile = Path(prompts)
+    if not pfile.is_file():
+        raise typer.BadParameter(f"no prompts file at {prompts}")
+    plist = [x.strip() for x in pfile.read_text().splitlines() if x.strip()]
+    if (p / "model_index.json").is_file() or not p.exists():  # a diffusers pipeline
+        from evalsuite.commands.common import parse_options
+        from evalsuite.training.diffusers_dpo import pipeline_class_name
+        from evalsuite.training.pairs_diffusers import build_diffusers_pairs
+        try:
+            pipeline_class_name(policy)
+        except ValueError as e:
+            raise typer.BadParameter(str(e))
+        from evalsuite.training.diffusers_dpo import quiet_loading
+        j = JUDGES.create(judge, model_path=model_path)
+        with quiet_loading(no_progress):
+            j.load()
+        try:
+            stats = build_diffusers_pairs(policy, j, plist, Path(out), n=n, seed=seed,
+                                          batch_size=batch_size, device=device,
+                                          options=parse_options(option),
+                                          progress=not no_progress)
+        except ValueError as e:
+            raise typer.BadParameter(str(e))
+        typer.echo(json.dumps(stats))
+        return
+    cfg_file = p / "config.json"
+    cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
     if cfg.get("architecture") != "evalsuite-tiny-pixel-diffusion":
-        raise typer.BadParameter("only evalsuite tiny pixel-diffusion policies can be sampled "
-                                 "here yet (diffusers pipelines are pending)")
+        raise typer.BadParameter(f"{policy} is neither a diffusers pipeline folder (no "
+                                 "model_index.json) nor an evalsuite tiny pixel-diffusion "
+                                 "policy (config.json architecture)")
     from evalsuite.training.synthetic import build_policy_pairs
     j = JUDGES.create(judge, model_path=model_path)
     j.load()
-    plist = [p.strip() for p in Path(prompts).read_text().splitlines() if p.strip()]
-    stats = build_policy_pairs(Path(policy), j, plist, Path(out), n=n, seed=seed,
+    stats = build_policy_pairs(p, j, plist, Path(out), n=n, seed=seed,
                                progress=not no_progress)
     typer.echo(json.dumps(stats))
 
@@ -106,10 +153,31 @@ def dpo(recipe: str = typer.Option(..., help="Recipe YAML (its `dpo:` section)."
         pairs_dir: str = typer.Option(..., "--pairs", help="Folder with pairs.jsonl."),
         out: str = typer.Option("runs/train-dpo"),
         no_progress: bool = typer.Option(False, "--no-progress")) -> None:
-    """DPO of a policy on judge-built pairs (frozen reference): Diffusion-DPO, or TRL
-    DPOTrainer for a VLM policy when the recipe says `kind: vlm-dpo`."""
-    r = _recipe(recipe)
+    """DPO of a policy on judge-built pairs (frozen reference): Diffusion-DPO of the tiny
+    policy (`kind: synthetic`) or of a diffusers text-to-image / text-to-video pipeline
+    (`kind: diffusion-dpo` / `video-dpo`; writes <out>/pipeline), or TRL DPOTrainer for a VLM
+    policy (`kind: vlm-dpo`)."""
+    r = _recipe(recipe, "dpo")
     _threads()
+    if r["kind"] in ("diffusion-dpo", "video-dpo"):
+        import json
+
+        from evalsuite.training.diffusers_dpo import train_diffusers_dpo
+        try:
+            res = train_diffusers_dpo(policy, Path(pairs_dir), Path(out),
+                                      video=r["kind"] == "video-dpo",
+                                      seed=int(r.get("seed", 0)), progress=not no_progress,
+                                      **r.get("dpo", {}))
+        except (ValueError, FileNotFoundError) as e:
+            raise typer.BadParameter(str(e))
+        if res["pairs_skipped"]:
+            typer.echo(f"skipped {res['pairs_skipped']} pair(s) with missing or undecodable "
+                       f"media (reasons: {Path(out) / 'skipped.jsonl'})", err=True)
+        bench = "vbench" if r["kind"] == "video-dpo" else "t2i-compbench"
+        typer.echo(json.dumps(res))
+        typer.echo(f"pipeline: {res['pipeline']}  (evalsuite eval-policy --policy "
+                   f"{res['pipeline']} --bench {bench} ...)")
+        return
     if r["kind"] == "vlm-dpo":
         from evalsuite.training.vlm_dpo import train_vlm_dpo
         typer.echo(str(train_vlm_dpo(policy, Path(pairs_dir), Path(out),
@@ -128,7 +196,7 @@ def offline(recipe: str = typer.Option("training/offline_synthetic.yaml"),
             no_progress: bool = typer.Option(False, "--no-progress")) -> None:
     """The whole offline recipe: reward -> policy -> pairs -> DPO -> harness evaluation."""
     import json
-    r = _recipe(recipe)
+    r = _recipe(recipe, "offline")
     _threads()
     from evalsuite.training.synthetic import run_offline
     typer.echo(json.dumps(run_offline(r, Path(out), progress=not no_progress), indent=2))
