@@ -8,7 +8,8 @@ One straight flow:
 3. pointwise judges score each unique (prompt, media) once; pairwise judges see each pair
    in a presentation order chosen by a swap seeded by item id (``--both-orders``: both);
 4. media decoding/preprocessing (``judge.prepare_*``) runs in a prefetch thread pool while
-   the model works on the previous batch; every finished batch is appended and fsynced;
+   the model works on the previous batch; every finished batch is appended and flushed
+   (fsync as a 1 s group commit, see store.py);
 5. rank 0 joins the records onto the pairs and writes ``results.json`` + ``samples.jsonl``.
 """
 
