@@ -360,3 +360,12 @@ def test_describe_cli_errors(tmp_path):
     r = CliRunner().invoke(app, ["describe", "--bench", "vlrewardbench", "--split", "train",
                                  "--data-path", str(tmp_path)])
     assert r.exit_code == 2 and "unknown split" in r.output
+
+
+def test_bench_option_revision_pins_the_hub_copy():
+    from evalsuite.registry import BENCHMARKS
+    for name in ("genai-bench", "vlrewardbench", "videogen-rewardbench"):
+        b = BENCHMARKS.create(name, revision="0123abc")
+        assert b.revision == "0123abc"
+        assert b.info(None, None)["revision"] == "0123abc"
+        assert BENCHMARKS.create(name).revision == type(b).revision

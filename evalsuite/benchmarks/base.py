@@ -50,6 +50,8 @@ class Benchmark:
 
     def __init__(self, **options: Any):
         self.options = options
+        if options.get("revision"):  # --bench-option revision=<commit>: pin the hub copy
+            self.revision = str(options["revision"])
 
     def load(self, data_path: str | None = None, split: str | None = None
              ) -> Iterator[PairItem | ItemError]:
