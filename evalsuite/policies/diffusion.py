@@ -87,13 +87,18 @@ class DiffusersTextToVideo(_DiffusersPolicy):
         return [(np.clip(f, 0, 1) * 255).round().astype(np.uint8) for f in frames]
 
 
+def is_video_pipeline(class_name: str) -> bool:
+    """Whether a diffusers pipeline class (``model_index.json`` ``_class_name``) makes videos."""
+    return "Video" in class_name
+
+
 def policy_for_path(path: str) -> str:
     """The policy name for a local checkpoint folder (``--policy <path>``)."""
     p = Path(path)
     mi = p / "model_index.json"
     if mi.is_file():
         cls = json.loads(mi.read_text()).get("_class_name", "")
-        return "diffusers-t2v" if "Video" in cls else "sd-t2i"
+        return "diffusers-t2v" if is_video_pipeline(cls) else "sd-t2i"
     cfg = p / "config.json"
     if cfg.is_file() and "qwen2_5_vl" in json.loads(cfg.read_text()).get("model_type", ""):
         return "qwen2.5-vl"

@@ -83,11 +83,6 @@ def pipeline_class_name(source: str) -> str:
     return str(cfg.get("_class_name", ""))
 
 
-def is_video_pipeline(class_name: str) -> bool:
-    """The rule :func:`evalsuite.policies.diffusion.policy_for_path` uses."""
-    return "Video" in class_name
-
-
 @contextmanager
 def quiet_loading(enabled: bool = True):
     """Silence diffusers'/transformers' loading progress bars (``--no-progress``)."""
@@ -112,6 +107,8 @@ def load_pipeline(source: str, video: bool, device: str = "cpu"):
     """The pipeline (fp32, on ``device``) after checking it is one this trainer handles."""
     import torch
     from diffusers import DiffusionPipeline
+
+    from evalsuite.policies.diffusion import is_video_pipeline
 
     name = pipeline_class_name(source)
     if video != is_video_pipeline(name):
@@ -180,33 +177,19 @@ class MediaPairs:
     source: str = ""
 
 
-def _pairs_file(path: Path) -> Path:
-    p = Path(path)
-    f = p / "pairs.jsonl" if p.is_dir() else p
-    if not f.is_file():
-        raise FileNotFoundError(f"no pairs file at {f} (make one with `evalsuite train pairs "
-                                "--policy <pipeline> --judge ... --out <folder>`)")
-    return f
-
-
-def _resolve(root: Path, value: str) -> Path:
-    q = Path(value)
-    return q if q.is_absolute() else root / q
-
-
 def read_media_pairs(path: Path, video: bool, height: int, width: int,
                      num_frames: int | None = None, progress: bool = True) -> MediaPairs:
     """Decode the pairs' media (uint8, resized); bad media -> ``skipped`` (with the reason)."""
     import numpy as np
     import torch
     from diffusers.image_processor import VaeImageProcessor
-    from PIL import Image
     from tqdm.auto import tqdm
 
-    from evalsuite.media import MediaError, load_video
+    from evalsuite.media import MediaError, load_image, load_video
+    from evalsuite.training.pairs import pairs_file, resolve_path
     from evalsuite.types import FrameSpec, MediaRef
 
-    src = _pairs_file(path)
+    src = pairs_file(path)
     root = src.parent
     proc = VaeImageProcessor(do_resize=True)
     spec = FrameSpec(num_frames=num_frames, size=(width, height))
@@ -222,12 +205,8 @@ def read_media_pairs(path: Path, video: bool, height: int, width: int,
         if video:
             clip = load_video(MediaRef("video", path=str(p)), spec)  # (F, H, W, 3) uint8
             return torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2)
-        try:
-            with Image.open(p) as im:
-                img = im.convert("RGB")
-        except Exception as e:  # PIL raises UnidentifiedImageError, OSError, ...
-            raise MediaError(f"undecodable image {p}: {type(e).__name__}: {e}") from e
-        img = proc.resize(img, height, width, resize_mode="crop")
+        img = proc.resize(load_image(MediaRef("image", path=str(p))), height, width,
+                          resize_mode="crop")
         return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
 
     lines = src.read_text().splitlines()
@@ -249,8 +228,8 @@ def read_media_pairs(path: Path, video: bool, height: int, width: int,
             raise ValueError(f"{where}: row is marked dropped ({row['dropped']}); pairs.jsonl "
                              "should hold kept pairs only")
         try:
-            a = load(_resolve(root, row["chosen"]))
-            b = load(_resolve(root, row["rejected"]))
+            a = load(resolve_path(root, row["chosen"]))
+            b = load(resolve_path(root, row["rejected"]))
         except MediaError as e:
             skipped.append({"line": i, "prompt": row["prompt"], "chosen": row["chosen"],
                             "rejected": row["rejected"], "reason": str(e)})
@@ -323,12 +302,13 @@ def prepare(policy: str, pairs: Path, video: bool = False, batch: int = 2,
     import torch
 
     from evalsuite.training.diffusion_dpo import diffusion_dpo_step
+    from evalsuite.training.pairs import pairs_file
 
     if mixed_precision not in ("no", "bf16"):
         raise ValueError(f"mixed_precision {mixed_precision!r}: 'no' or 'bf16'")
     if grad_accum < 1 or batch < grad_accum:
         raise ValueError(f"need batch ({batch}) >= grad_accum ({grad_accum}) >= 1")
-    _pairs_file(pairs)  # fail before loading anything
+    pairs_file(pairs)  # fail before loading anything
     if device is None or device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)

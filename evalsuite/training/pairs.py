@@ -161,7 +161,22 @@ def write_pairs(results: list[PairResult], out: Path) -> dict[str, int]:
     return {"prompts": len(results), "pairs": len(kept), "dropped": len(results) - len(kept)}
 
 
-def read_pairs(path: Path) -> list[dict[str, Any]]:
+def pairs_file(path: Path) -> Path:
+    """``<path>/pairs.jsonl`` for a folder, else ``path``; a clear error when absent."""
     p = Path(path)
-    p = p / "pairs.jsonl" if p.is_dir() else p
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    f = p / "pairs.jsonl" if p.is_dir() else p
+    if not f.is_file():
+        raise FileNotFoundError(f"no pairs file at {f} (make one with `evalsuite train pairs "
+                                "--policy <policy> --judge ... --out <folder>`)")
+    return f
+
+
+def resolve_path(root: Path, value: str) -> Path:
+    """A media path of a pairs row: absolute as given, relative to the pairs file's folder."""
+    q = Path(value)
+    return q if q.is_absolute() else root / q
+
+
+def read_pairs(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in pairs_file(path).read_text().splitlines()
+            if line.strip()]

@@ -20,8 +20,9 @@ from typing import Any
 
 def make_policy(source: str, device: str | None = None, **options: Any):
     """The eval-policy plugin for a diffusers pipeline folder or hub id."""
-    from evalsuite.policies.diffusion import DiffusersTextToImage, DiffusersTextToVideo
-    from evalsuite.training.diffusers_dpo import is_video_pipeline, pipeline_class_name
+    from evalsuite.policies.diffusion import (DiffusersTextToImage, DiffusersTextToVideo,
+                                              is_video_pipeline)
+    from evalsuite.training.diffusers_dpo import pipeline_class_name
 
     video = is_video_pipeline(pipeline_class_name(source))
     cls = DiffusersTextToVideo if video else DiffusersTextToImage
@@ -60,13 +61,13 @@ def build_diffusers_pairs(policy: str, judge, prompts: list[str], out: Path, n: 
     units = [GenUnit(GenItem(f"p{pi:04d}", p), k, sample_seed(seed, f"p{pi:04d}", k))
              for pi, p in enumerate(prompts) for k in range(n)]
     bs = batch_size or pol.default_batch_size
+    ext = "mp4" if kind == "video" else "png"
     paths: dict[str, Path] = {}
     bar = tqdm(total=len(units), desc="sample", disable=not progress, leave=False)
     try:
         for i in range(0, len(units), bs):
             chunk = units[i:i + bs]
             for u, s in zip(chunk, pol.generate_batch(chunk)):
-                ext = "mp4" if kind == "video" else "png"
                 dest = media / f"{u.item.item_id}_c{u.k}.{ext}"
                 tmp = dest.with_name(dest.name + f".part.{ext}")
                 if kind == "video":
@@ -80,7 +81,7 @@ def build_diffusers_pairs(policy: str, judge, prompts: list[str], out: Path, n: 
         bar.close()
     results = []
     for pi, prompt in enumerate(tqdm(prompts, desc="judge", disable=not progress, leave=False)):
-        mine = [u for u in units if u.item.item_id == f"p{pi:04d}"]
+        mine = units[pi * n:(pi + 1) * n]  # units are laid out prompt by prompt, n each
         samples = [Sample(Candidate(media=MediaRef(kind, path=str(paths[u.unit_id])),
                                     model="policy"), u.k) for u in mine]
         res = build_pair(judge, prompt, samples, seed=seed)

@@ -43,18 +43,15 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalsuite.training.pairs import pairs_file, read_pairs, resolve_path
+
 MEDIA_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".mp4", ".avi", ".mov",
                   ".webm", ".mkv"}
 
 
-def _resolve(root: Path, p: str) -> Path:
-    q = Path(p)
-    return q if q.is_absolute() else root / q
-
-
 def _is_media_file(root: Path, value: Any) -> bool:
     return (isinstance(value, str) and Path(value).suffix.lower() in MEDIA_SUFFIXES
-            and _resolve(root, value).is_file())
+            and resolve_path(root, value).is_file())
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -88,10 +85,7 @@ def _conversation(value: Any, role: str, n_images: int = 0) -> list[dict[str, An
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """DPO rows (conversational, image paths made absolute) from a JSONL file or a folder with
     ``pairs.jsonl``. Raises on a malformed row; nothing is skipped silently."""
-    from evalsuite.training.pairs import read_pairs
-
-    p = Path(path)
-    src = p / "pairs.jsonl" if p.is_dir() else p
+    src = pairs_file(path)
     root = src.parent
     rows = []
     for i, r in enumerate(read_pairs(src)):
@@ -110,7 +104,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             imgs = [r["image"]] if r.get("image") else []
         if not isinstance(imgs, list):
             raise ValueError(f"{where}: 'images' must be a list of paths")
-        paths = [_resolve(root, x) for x in imgs]
+        paths = [resolve_path(root, x) for x in imgs]
         for x in paths:
             if not x.is_file():
                 raise ValueError(f"{where}: image not found: {x}")
