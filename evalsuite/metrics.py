@@ -154,8 +154,7 @@ def weighted_pair_accuracies(human: Sequence[int], margin: Sequence[float],
     out["simple_without_ties"] = out["without_ties"]
     # Tie-calibrated: parsed items sorted by |m|; candidate eps = each distinct |m| group end.
     keep = np.flatnonzero(ok)
-    a = np.abs(m[keep])
-    order = keep[np.argsort(a, kind="stable")]
+    order = keep[np.argsort(np.abs(m[keep]), kind="stable")]
     a = np.abs(m[order])
     wp = w[:, order]
     tie_hit = np.cumsum(wp * (h[order] == 0), axis=1)
