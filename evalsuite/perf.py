@@ -3,12 +3,13 @@
 In one process, on the same items and the same loaded model, three ways to score them:
 
 (a) ``bare``     - the shortest plain loop doing the harness's work: for each batch of
-                   ``batch_size`` items, ``judge.prepare_point`` (decode + preprocess) then
+                   ``batch_size`` items, ``judge.prepare_points`` (decode + preprocess) then
                    one batched ``judge.score_batch``; no run store, registry or progress bar;
 (b) ``harness``  - :func:`evalsuite.runner.execute` into a fresh temporary run directory
                    (prefetch threads, fsynced run store, resume bookkeeping, metrics with
                    bootstrap CIs, results.json/samples.jsonl) - timed end to end;
-(c) ``upstream`` - the papers' scripts' loop: batch size 1, decoding inside the loop.
+(c) ``upstream`` - the papers' scripts' loop: batch size 1, decoding inside the loop
+                   (``judge.prepare_point``: one processor call per item).
 
 Items are synthetic pairs whose two candidates are distinct images (so a pointwise judge
 scores 2 x pairs unique images); items/s counts scored images everywhere. Each mode is run
@@ -143,7 +144,11 @@ def model_path_for(cfg: PerfConfig) -> str:
 def bare_loop(judge, points, batch_size: int) -> None:
     """(a) the same work as the harness, as the shortest plain loop."""
     for i in range(0, len(points), batch_size):
-        judge.score_batch([judge.prepare_point(p) for p in points[i:i + batch_size]])
+        prepared = judge.prepare_points(points[i:i + batch_size])
+        bad = [x for x in prepared if isinstance(x, Exception)]
+        if bad:
+            raise bad[0]
+        judge.score_batch(prepared)
 
 
 def upstream_loop(judge, points) -> None:

@@ -7,9 +7,10 @@ One straight flow:
 2. finished records are read back from the run store and skipped (resume);
 3. pointwise judges score each unique (prompt, media) once; pairwise judges see each pair
    in a presentation order chosen by a swap seeded by item id (``--both-orders``: both);
-4. media decoding/preprocessing (``judge.prepare_*``) runs in a prefetch thread pool while
-   the model works on the previous batch; every finished batch is appended and flushed
-   (fsync as a 1 s group commit, see store.py);
+4. media decoding/preprocessing (``judge.prepare_points``/``prepare_pairs``, one job per
+   batch) runs in a prefetch thread pool while the model works on the previous batch;
+   every finished batch is appended and flushed (fsync as a 1 s group commit, see
+   store.py);
 5. rank 0 joins the records onto the pairs and writes ``results.json`` + ``samples.jsonl``.
 """
 
@@ -142,47 +143,52 @@ def init_distributed() -> bool:
 
 # --- batching with prefetch -----------------------------------------------------------------
 
-def prefetched(units: Sequence[Any], prepare: Callable[[Any], Any], batch_size: int,
-               workers: int) -> Iterator[list[tuple[Any, Any, str | None]]]:
-    """Batches of (unit, prepared, error) with preparation running ahead in threads.
+def prefetched(units: Sequence[Any], prepare: Callable[[list[Any]], list[Any]],
+               batch_size: int, workers: int) -> Iterator[list[tuple[Any, Any, str | None]]]:
+    """Batches of (unit, prepared, error), each batch prepared ahead in a thread pool.
 
-    Preparation of up to four batches ahead is in flight while the caller runs the model on
-    the current one, so decoding overlaps compute. Order is preserved.
+    ``prepare`` maps a list of units to, per unit, its prepared value or the exception it
+    raised (``Judge.prepare_points``; :func:`per_item` adapts a one-item function). One job
+    prepares one batch, so a judge can call its preprocessor once per batch; up to
+    ``max(2, workers)`` batches ahead are in flight while the caller runs the model on the
+    current one, so decoding overlaps compute. Order is preserved.
     """
 
-    def safe(u):
+    def job(chunk):
         try:
-            return prepare(u), None
-        except Exception as e:  # noqa: BLE001 - any failure is this item's recorded error
-            return None, f"{type(e).__name__}: {e}"
+            outs = prepare(chunk)
+            if len(outs) != len(chunk):
+                raise RuntimeError(f"prepare returned {len(outs)} results for {len(chunk)}")
+        except Exception as e:  # noqa: BLE001 - a batch-level failure: retry item by item
+            outs = [_first(prepare, u) for u in chunk] if len(chunk) > 1 else [e]
+        return [(u, None, f"{type(o).__name__}: {o}") if isinstance(o, Exception)
+                else (u, o, None) for u, o in zip(chunk, outs)]
 
+    chunks = [units[i:i + batch_size] for i in range(0, len(units), batch_size)]
     if workers <= 0:
-        for i in range(0, len(units), batch_size):
-            chunk = units[i:i + batch_size]
-            yield [(u, *safe(u)) for u in chunk]
+        yield from map(job, chunks)
         return
-    ahead = batch_size * 4
+    ahead = max(2, workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare") as pool:
-        futures: list[Future] = []
-        nxt = 0
-
-        def fill():
-            nonlocal nxt
-            while nxt < len(units) and len(futures) < ahead:
-                futures.append(pool.submit(safe, units[nxt]))
-                nxt += 1
-
-        done_units = 0
-        fill()
-        while done_units < len(units):
-            take = min(batch_size, len(units) - done_units)
-            batch = []
-            for _ in range(take):
-                fut = futures.pop(0)
-                batch.append((units[done_units], *fut.result()))
-                done_units += 1
-            fill()
+        futures = [pool.submit(job, c) for c in chunks[:ahead]]
+        for nxt in range(ahead, len(chunks) + ahead):
+            batch = futures.pop(0).result()
+            if nxt < len(chunks):
+                futures.append(pool.submit(job, chunks[nxt]))
             yield batch
+
+
+def _first(prepare: Callable[[list[Any]], list[Any]], unit: Any) -> Any:
+    try:
+        return prepare([unit])[0]
+    except Exception as e:  # noqa: BLE001
+        return e
+
+
+def per_item(prepare: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    """A batch ``prepare`` for :func:`prefetched` from a one-item function."""
+    from evalsuite.judges.base import prepare_each
+    return lambda units: prepare_each(prepare, units)
 
 
 def run_batch(fn: Callable[[list[Any]], list[Any]], prepared: list[Any]
@@ -350,7 +356,7 @@ def _run_points(cfg: RunConfig, judge, store: RunStore, units: list[PointItem],
     judge.load()
     prog = Progress(cfg.progress, f"{cfg.judge} scoring", len(units))
     try:
-        for batch in prefetched(units, judge.prepare_point, batch_size, cfg.prefetch_workers):
+        for batch in prefetched(units, judge.prepare_points, batch_size, cfg.prefetch_workers):
             t = time.perf_counter()
             ok = [(u, p) for u, p, e in batch if e is None]
             outs = iter(run_batch(judge.score_batch, [p for _, p in ok]) if ok else [])
@@ -385,8 +391,8 @@ def _run_pairs(cfg: RunConfig, judge, store: RunStore, units: list[PairItem],
     pending: dict[str, list[tuple[bool, Verdict | None, str | None]]] = {}
     per_item = 2 if cfg.both_orders else 1
     try:
-        for batch in prefetched(plan, lambda u: judge.prepare_pair(u[1]), batch_size,
-                                cfg.prefetch_workers):
+        for batch in prefetched(plan, lambda us: judge.prepare_pairs([u[1] for u in us]),
+                                batch_size, cfg.prefetch_workers):
             t = time.perf_counter()
             ok = [(u, p) for u, p, e in batch if e is None]
             outs = iter(run_batch(judge.compare_batch, [p for _, p in ok]) if ok else [])

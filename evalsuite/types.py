@@ -12,6 +12,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any, Literal
 
 
@@ -62,6 +63,10 @@ class MediaRef:
 
     def identity(self) -> str:
         """A stable key for 'the same media' (used to score each unique media once)."""
+        return self._identity
+
+    @cached_property
+    def _identity(self) -> str:  # hashing the bytes once per object, not once per lookup
         if self.data is not None:
             return "sha1:" + hashlib.sha1(self.data).hexdigest()
         return f"path:{self.root or ''}::{self.path}"

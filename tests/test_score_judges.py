@@ -132,6 +132,31 @@ def test_pickscore_preprocess_laion_clip_h(judges):
     np.testing.assert_allclose(cfg.image_std, CLIP_STD)
 
 
+def test_pickscore_batched_prepare_is_bit_identical(judges):
+    """One image-processor call per batch gives exactly the per-image tensors, for mixed
+    sizes, and a broken or missing image is that item's error only."""
+    import torch
+
+    j = judges["pickscore"]
+    items = [_point(shape_image(size=(64, 48), seed=1), "a red square", 0),
+             PointItem("b", "x", Candidate(media=MediaRef(kind="image",
+                                                          data=broken_bytes("png")))),
+             _point(_solid(90, 30), "a long prompt " * 30, 2),
+             PointItem("t", "x", Candidate(text="no image")),
+             _point(shape_image(size=(64, 48), seed=2), "a blue circle", 4)]
+    batched = j.prepare_points(items)
+    assert [type(x).__name__ for x in batched] == ["dict", "MediaError", "dict", "ValueError",
+                                                   "dict"]
+    from evalsuite.media import load_image
+
+    for it, got in zip(items, batched):
+        if isinstance(got, dict):  # == upstream's one processor(images=...) call per image
+            ref = j.processor(images=load_image(it.candidate.media), return_tensors="pt")
+            assert torch.equal(got["pixel_values"], ref["pixel_values"][0])
+            assert got["input_ids"] == j.processor.tokenizer(
+                it.prompt, truncation=True, max_length=77)["input_ids"]
+
+
 def test_imagereward_preprocess_resize_then_center_crop():
     from PIL import Image
 

@@ -1,8 +1,9 @@
 """Throughput of the CLIP-based score judges (PickScore, HPSv2, HPSv2.1, ImageReward):
 images/s at batch size 1 and 32 on the same items, in one process.
 
-Each timed step does the judge's full per-item work: decode the PNG + preprocess + tokenize
-(``prepare_point``) and one batched forward pass (``score_batch``), as the harness does
+Each timed step does the judge's full work on a batch: decode the PNGs + preprocess +
+tokenize (``prepare_points``, as the prefetch job does) and one batched forward pass
+(``score_batch``), as the harness does
 (without the run store, registry or progress bar). Batch size 1 is the "upstream style"
 loop of the papers' scripts. By default the tiny random-weight fixture checkpoints are used
 (offline); pass ``--model-path judge=PATH`` for real weights.
@@ -45,7 +46,10 @@ def measure(judge, items, batch_size: int, repeats: int = 1) -> float:
         t0 = time.perf_counter()
         for i in range(0, len(items), batch_size):
             chunk = items[i:i + batch_size]
-            judge.score_batch([judge.prepare_point(it) for it in chunk])
+            prepared = judge.prepare_points(chunk)
+            if any(isinstance(x, Exception) for x in prepared):
+                raise next(x for x in prepared if isinstance(x, Exception))
+            judge.score_batch(prepared)
         best = max(best, len(items) / (time.perf_counter() - t0))
     return best
 

@@ -49,12 +49,32 @@ class PickScore(Judge):
         self._torch = torch
 
     def prepare_point(self, item: PointItem) -> dict[str, Any]:
-        if item.candidate.media is None:
-            raise ValueError("PickScore scores images; this candidate has none")
-        image = load_image(item.candidate.media)
-        pix = self.processor(images=image, return_tensors="pt")["pixel_values"][0]
-        tok = self.processor.tokenizer(item.prompt, truncation=True, max_length=77)
-        return {"pixel_values": pix, "input_ids": tok["input_ids"]}
+        out = self.prepare_points([item])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def prepare_points(self, items: list[PointItem]) -> list[Any]:
+        """Decode per item, then one tokenizer and one image-processor call for the batch:
+        the HF processor resizes and normalises same-size images as one tensor, bit-identical
+        to one call per image and ~1.5x faster (tests/test_score_judges.py checks both)."""
+        decoded: list[Any] = []
+        for item in items:
+            try:
+                if item.candidate.media is None:
+                    raise ValueError("PickScore scores images; this candidate has none")
+                decoded.append((load_image(item.candidate.media), item.prompt))
+            except Exception as e:  # noqa: BLE001 - this item's recorded error
+                decoded.append(e)
+        ok = [d for d in decoded if not isinstance(d, Exception)]
+        if not ok:
+            return decoded
+        pix = iter(self.processor.image_processor(images=[im for im, _ in ok],
+                                                  return_tensors="pt")["pixel_values"])
+        ids = iter(self.processor.tokenizer([p for _, p in ok], truncation=True,
+                                            max_length=77)["input_ids"])
+        return [d if isinstance(d, Exception) else {"pixel_values": next(pix),
+                                                    "input_ids": next(ids)} for d in decoded]
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
         torch = self._torch

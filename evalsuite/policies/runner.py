@@ -26,8 +26,8 @@ from typing import Any
 from evalsuite.policies.base import GenItem, GenUnit, McqItem, sample_seed
 from evalsuite.registry import BENCHMARKS, POLICIES
 from evalsuite.runner import (Progress, RunIdentity, _barrier, _finished, _write_config,
-                              _write_run_meta, dist_info, prefetched, run_batch, run_dir_for,
-                              shard_of)
+                              _write_run_meta, dist_info, per_item, prefetched, run_batch,
+                              run_dir_for, shard_of)
 from evalsuite.store import RunStore, read_records
 from evalsuite.types import ItemError, ParseStatus, RunRecord, Score
 
@@ -143,7 +143,8 @@ def _answer(cfg, policy, bench, store: RunStore, units: list[McqItem], batch_siz
     policy.load()
     prog = Progress(cfg.progress, f"{cfg.policy} answering", len(units))
     try:
-        for batch in prefetched(units, policy.prepare_mcq, batch_size, cfg.prefetch_workers):
+        for batch in prefetched(units, per_item(policy.prepare_mcq), batch_size,
+                                cfg.prefetch_workers):
             t = time.perf_counter()
             ok = [p for _, p, e in batch if e is None]
             outs = iter(run_batch(policy.answer_batch, ok) if ok else [])
@@ -296,7 +297,8 @@ def _score(cfg, bench, store: RunStore, run_dir: Path, units: list[GenUnit], ran
 
     prog = Progress(cfg.progress, f"{cfg.bench} scoring", len(pending))
     try:
-        for batch in prefetched(pending, prep, cfg.score_batch_size, cfg.prefetch_workers):
+        for batch in prefetched(pending, per_item(prep), cfg.score_batch_size,
+                                cfg.prefetch_workers):
             t = time.perf_counter()
             ok = [p for _, p, e in batch if e is None]
             outs = iter(run_batch(scorer.score_batch, ok) if ok else [])
