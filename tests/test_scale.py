@@ -107,3 +107,36 @@ def test_perf_cli_writes_json(fx, tmp_path):
     assert r.exit_code == 0, r.output
     assert "harness/bare" in r.output and "items/s" in r.output
     assert json.loads(out.read_text())["ratios"]["harness/upstream"] > 0
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_prefetch_prepares_whole_batches_in_order(workers):
+    """One prepare job per batch, order kept; an item's exception is its error; a prepare
+    that raises for the whole batch is retried item by item so only the culprit fails."""
+    from evalsuite.runner import per_item, prefetched
+
+    calls = []
+
+    def batch_prepare(units):
+        calls.append(list(units))
+        if "boom" in units and len(units) > 1:
+            raise RuntimeError("batch-level failure")
+        return [ValueError(f"bad {u}") if u == "bad" else u.upper() for u in units]
+
+    units = ["a", "b", "bad", "c", "boom", "d", "e"]
+    batches = list(prefetched(units, batch_prepare, 3, workers))
+    assert [[u for u, _, _ in b] for b in batches] == [["a", "b", "bad"], ["c", "boom", "d"],
+                                                       ["e"]]
+    flat = [x for b in batches for x in b]
+    assert [p for _, p, _ in flat] == ["A", "B", None, "C", "BOOM", "D", "E"]
+    assert [e for _, _, e in flat] == [None, None, "ValueError: bad bad", None, None, None,
+                                       None]
+    assert ["a", "b", "bad"] in calls and ["boom"] in calls  # batch job, then one by one
+
+    def one(u):
+        if u == "bad":
+            raise KeyError(u)
+        return u * 2
+
+    got = [x for b in prefetched(units, per_item(one), 4, workers) for x in b]
+    assert [(p, e) for _, p, e in got][1:3] == [("bb", None), (None, "KeyError: 'bad'")]
