@@ -111,6 +111,29 @@ def test_preprocessing_matches_upstream_transforms():
     assert torch.allclose(y[1, :, 100, 3], want, atol=1e-4)
 
 
+def test_appearance_style_preprocess_and_formula_by_hand():
+    """clip_transform_Image(224): PIL bicubic on the shorter side, centre crop, ToTensor,
+    CLIP normalisation; per frame exp(logit_scale) * cos / 100."""
+    import torch
+    from PIL import Image
+
+    frames = _video([100, 200], h=32, w=48)
+    frames[1, :, :24] = 0  # a vertical edge: PIL's bicubic, not torch's, must be used
+    x = D.clip_image_preprocess(frames)
+    assert x.shape == (2, 3, 224, 224)
+    want = (100 / 255 - torch.tensor(D.CLIP_MEAN)) / torch.tensor(D.CLIP_STD)
+    assert torch.allclose(x[0, :, 5, 7], want, atol=1e-5)
+    im = Image.fromarray(frames[1]).resize((336, 224), Image.BICUBIC).crop((56, 0, 280, 224))
+    ref = (torch.from_numpy(np.array(im)).permute(2, 0, 1) / 255
+           - torch.tensor(D.CLIP_MEAN)[:, None, None]) / torch.tensor(D.CLIP_STD)[:, None, None]
+    assert torch.allclose(x[1], ref, atol=1e-6)
+    img = torch.tensor([[3.0, 4.0], [1.0, 0.0], [-2.0, 0.0]])
+    txt = torch.tensor([0.5, 0.0])
+    got = D.style_frame_scores(img, txt, math.log(100.0))
+    assert got == pytest.approx([0.6, 1.0, -1.0], abs=1e-6)  # the cosines
+    assert D.style_frame_scores(img, txt, math.log(50.0))[0] == pytest.approx(0.3, abs=1e-6)
+
+
 def test_dino_position_interpolation():
     import torch
     pos = torch.randn(1, 1 + 14 * 14, 8)
@@ -185,6 +208,36 @@ def test_consistency_and_aesthetic_models(scorers, tmp_path):
                          )[0].extras
     assert ex2["subject_consistency"] == pytest.approx(1.0, abs=1e-5)
     assert ex2["background_consistency"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_appearance_style_matches_plain_clip(scorers, tmp_path):
+    """The scorer's value is a plain transformers CLIPModel(frame, style text) forward:
+    logits_per_text / 100 per frame, pooled over frames; no style text is an error."""
+    import torch
+    from transformers import CLIPModel, CLIPTokenizer
+
+    rng = np.random.default_rng(1)
+    path = _write(tmp_path, rng.integers(0, 256, (3, 64, 96, 3), dtype=np.uint8))
+    bench = VBench(scorer_path=str(scorers))
+    unit = GenUnit(GenItem("vbench:0001", "a beach, Van Gogh style", "appearance_style", {
+        "dimension": ["appearance_style"], "auxiliary_info": {
+            "appearance_style": {"appearance_style": "Van Gogh style"}}}), 0, 1)
+    sc, ex = _score(bench, unit, path)
+    assert ex["errors"] == {} and ex["unavailable"] == {}
+    from evalsuite.media import decode_frames
+    from evalsuite.types import MediaRef
+    frames = np.stack(decode_frames(MediaRef(kind="video", path=str(path)))[0])
+    clip = CLIPModel.from_pretrained(scorers / "clip-vit-b-32").eval()
+    tok = CLIPTokenizer.from_pretrained(scorers / "clip-vit-b-32")
+    with torch.no_grad():
+        out = clip(pixel_values=D.clip_image_preprocess(frames),
+                   **tok(["Van Gogh style"], return_tensors="pt"))
+    want = (out.logits_per_text[0] / 100).tolist()
+    assert ex["appearance_style_frame_scores"] == pytest.approx(want, abs=1e-5)
+    assert ex["appearance_style"] == pytest.approx(sum(want) / 3, abs=1e-5)
+    assert ex["appearance_style_frames"] == 3
+    _, bad = _score(bench, _unit(["appearance_style"]), path)  # no auxiliary_info
+    assert "appearance_style" in bad["errors"] and "appearance_style" not in bad
 
 
 def test_raft_wiring_matches_torchvision(scorers, tmp_path):
@@ -324,10 +377,10 @@ def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
     assert r.exit_code == 0, r.output
     run = tmp_path / "vb"
     res = json.loads((run / "results.json").read_text())
-    assert res["counts"]["generated"] == 6 and res["counts"]["errors"] == 0
+    assert res["counts"]["generated"] == 7 and res["counts"]["errors"] == 0
     m = res["metrics"]
     for d in ("subject_consistency", "background_consistency", "aesthetic_quality",
-              "temporal_flickering[no-static-filter]"):
+              "appearance_style", "temporal_flickering[no-static-filter]"):
         assert isinstance(m[d]["value"], float) and m[d]["n"] == 1, d
     assert 0 <= m["subject_consistency"]["value"] <= 1
     for d in ("motion_smoothness", "object_class", "color", "scene", "imaging_quality",

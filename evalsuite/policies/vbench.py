@@ -28,8 +28,13 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
 * ``aesthetic_quality`` (vbench/aesthetic_quality.py): LAION aesthetic linear head
   (``sa_0_4_vit_l_14_linear.pth``) on L2-normalised CLIP ViT-L/14 embeddings
   (``openai/clip-vit-large-patch14``), / 10, mean over frames then videos.
+* ``appearance_style`` (vbench/appearance_style.py): per frame, CLIP ViT-B/32 (the same
+  model as background consistency) ``logits_per_text / 100`` between the frame
+  (``clip_transform_Image(224)``: PIL bicubic) and the prompt's style text
+  (``auxiliary_info.appearance_style.appearance_style``, e.g. "Van Gogh style"); the
+  dimension score is the sum over all frames of all videos / their count.
 
-The other 11 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
+The other 10 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
 made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
@@ -70,7 +75,7 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "spatial_relationship", "scene", "temporal_style", "appearance_style",
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
-               "dynamic_degree", "aesthetic_quality")
+               "dynamic_degree", "aesthetic_quality", "appearance_style")
 _GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
          "reimplemented here: detectron2 does not build on current torch")
 _VICLIP = ("ViCLIP (InternVid ViClip-InternVid-10M-FLT.pth video-text model) is not "
@@ -84,14 +89,8 @@ UNAVAILABLE = {
     "human_action": "UMT ViT-L/16 Kinetics-400 classifier (l16_ptk710_ftk710_ftk400_f16_res224"
                     ".pth, unmasked-teacher code) is not reimplemented here",
     "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
-    "appearance_style": "CLIP ViT-B/32 frame-vs-style-text similarity is not reimplemented "
-                        "yet (vbench/appearance_style.py)",
     "temporal_style": _VICLIP, "overall_consistency": _VICLIP,
 }
-# models each implemented dimension needs (temporal_flickering: RAFT for the static filter)
-NEEDS = {"subject_consistency": ("dino",), "background_consistency": ("clip",),
-         "aesthetic_quality": ("aesthetic_clip", "aesthetic_head"),
-         "dynamic_degree": ("raft",), "temporal_flickering": ("raft",)}
 DEFAULTS = {
     "dino": "facebook/dino-vitb16",
     "clip": "openai/clip-vit-base-patch32",
@@ -141,14 +140,16 @@ class VBench(PolicyBenchmark):
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
     availability_note: ClassVar[str | None] = (
-        "5 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, dynamic degree, aesthetic quality); the other 11 unavailable")
+        "6 of 16 dimensions reimplemented (subject/background consistency, temporal "
+        "flickering, dynamic degree, aesthetic quality, appearance style); the other 10 "
+        "unavailable")
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
         "temporal_flickering": "(255 - mean abs frame difference) / 255 on RAFT-static videos",
         "dynamic_degree": "fraction of videos whose RAFT top-5% flow exceeds the threshold",
         "aesthetic_quality": "LAION linear head on CLIP ViT-L/14 / 10, mean",
+        "appearance_style": "CLIP ViT-B/32 frame-vs-style-text logit / 100, mean over frames",
         **UNAVAILABLE,
     }
 
@@ -195,8 +196,10 @@ class VBench(PolicyBenchmark):
 
     def sources(self) -> dict[str, str]:
         base = self.options.get("scorer_path")
-        return {k: self.options.get(OPTION[k]) or (str(Path(base) / SCORER_LAYOUT[k]) if base
-                                                   else DEFAULTS[k]) for k in DEFAULTS}
+        out = {k: self.options.get(OPTION[k]) or (str(Path(base) / SCORER_LAYOUT[k]) if base
+                                                  else DEFAULTS[k]) for k in DEFAULTS}
+        out["clip_tokenizer"] = out["clip"]  # the ViT-B/32 checkpoint carries its tokenizer
+        return out
 
     # -- aggregation ------------------------------------------------------------------------
     def metrics(self, items: list[GenItem], records: dict) -> dict[str, Any]:
@@ -224,7 +227,7 @@ class VBench(PolicyBenchmark):
             if not vals and reasons:
                 m[d] = unavailable(reasons[0])
                 continue
-            if d in ("subject_consistency", "background_consistency"):
+            if d in ("subject_consistency", "background_consistency", "appearance_style"):
                 value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
             else:  # dynamic_degree (bool per video), aesthetic_quality: mean over videos
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
@@ -310,6 +313,12 @@ class VBenchScorer:
     def _load_clip(self, src: str):
         return self._load_clip_model(src)
 
+    def _load_clip_tokenizer(self, src: str):
+        # HF's CLIPTokenizer = clip.tokenize's BPE (lower-cased, <|startoftext|> ...
+        # <|endoftext|>); padding differs but the causal text tower never attends to it.
+        from transformers import CLIPTokenizer
+        return CLIPTokenizer.from_pretrained(src)
+
     def _load_aesthetic_clip(self, src: str):
         return self._load_clip_model(src)
 
@@ -382,6 +391,10 @@ class VBenchScorer:
             p["dino_pixels"] = D.dino_preprocess(frames)
         if "background_consistency" in dims or "aesthetic_quality" in dims:
             p["clip_pixels"] = D.clip_preprocess(frames)
+        if "appearance_style" in dims:
+            p["style_pixels"] = D.clip_image_preprocess(frames)
+            p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
+                "appearance_style") or {}).get("appearance_style")
         return p
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
@@ -431,6 +444,20 @@ class VBenchScorer:
             s = head(emb.to(self.device)).squeeze(-1).float().cpu()
         ex["aesthetic_frame_scores"] = [round(float(v), 6) for v in s]
         ex["aesthetic_quality"] = D.aesthetic_video_score(s)
+
+    def _dim_appearance_style(self, p, ex):
+        torch = self.torch
+        if not p.get("style"):  # upstream raises too: the suite's entry must name the style
+            raise ValueError("no auxiliary_info.appearance_style.appearance_style")
+        clip, tok = self.model("clip"), self.model("clip_tokenizer")
+        ids = tok([p["style"]], padding=True, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            txt = clip.text_projection(clip.text_model(**ids).pooler_output).float().cpu()
+        s = D.style_frame_scores(self._image_embeds(clip, p["style_pixels"]), txt[0],
+                                 float(clip.logit_scale.detach()))
+        ex["appearance_style_frame_scores"] = [round(v, 6) for v in s]
+        ex["appearance_style_sum"], ex["appearance_style_frames"] = sum(s), len(s)
+        ex["appearance_style"] = sum(s) / len(s)
 
     def _dim_dynamic_degree(self, p, ex):
         f = p["frames"][::D.dynamic_frame_interval(p["fps"])]

@@ -76,6 +76,35 @@ def clip_preprocess(frames: np.ndarray):
     return TF.normalize(x / 255.0, CLIP_MEAN, CLIP_STD)
 
 
+def clip_image_preprocess(frames: np.ndarray):
+    """vbench/utils.py ``clip_transform_Image(224)`` (appearance_style), on PIL frames:
+    shorter side to 224 with PIL bicubic (PIL always antialiases, so upstream's
+    ``antialias=False`` has no effect here), centre crop 224, ToTensor, CLIP normalisation."""
+    import torch
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+
+    out = []
+    for f in frames:
+        im = TF.resize(Image.fromarray(f), INPUT_SIZE, interpolation=InterpolationMode.BICUBIC)
+        out.append(TF.normalize(TF.to_tensor(TF.center_crop(im, INPUT_SIZE)), CLIP_MEAN,
+                                CLIP_STD))
+    return torch.stack(out)
+
+
+def style_frame_scores(image_embeds, text_embed, logit_scale: float) -> list[float]:
+    """Per frame ``logits_per_text / 100`` of CLIP(frame, style text), i.e.
+    exp(logit_scale) * cos(image, text) / 100 (vbench/appearance_style.py ``cur_sim``; OpenAI
+    ViT-B/32's exp(logit_scale) is 100, so this is the cosine)."""
+    import torch
+    import torch.nn.functional as F
+
+    img = F.normalize(torch.as_tensor(image_embeds).float(), dim=-1, p=2)
+    txt = F.normalize(torch.as_tensor(text_embed).float().reshape(1, -1), dim=-1, p=2)
+    return [float(v) for v in math.exp(logit_scale) * (img @ txt.T).squeeze(-1) / 100.0]
+
+
 def consistency_sum(features) -> tuple[float, int]:
     """Per frame i >= 1: (max(0, cos(f_i, f_{i-1})) + max(0, cos(f_i, f_0))) / 2 on
     L2-normalised features (vbench/subject_consistency.py, background_consistency.py).
