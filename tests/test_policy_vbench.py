@@ -240,6 +240,104 @@ def test_appearance_style_matches_plain_clip(scorers, tmp_path):
     assert "appearance_style" in bad["errors"] and "appearance_style" not in bad
 
 
+def test_umt_preprocessing_and_decision_by_hand():
+    """human_action.py's transform chain and decision, on hand-checkable inputs."""
+    import torch
+
+    from evalsuite.policies import vbench_umt as U
+
+    assert U.middle_frame_indices(16, 32) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                              26, 28, 30]
+    assert U.middle_frame_indices(16, 4) == [0, 1, 2, 3] + [3] * 12  # padded with the last
+    assert U.middle_frame_indices(16, 20)[:3] == [0, 1, 2] and len(set(
+        U.middle_frame_indices(16, 20))) == 16
+    assert U.resize_size(240, 320) == (256, 341) and U.resize_size(300, 200) == (384, 256)
+    assert U.action_label("A person is riding a bike-3.mp4") == "riding a bike"
+    assert U.action_label("a person is playing guitar_extra-0.mp4") == "playing guitar"
+    names = U.kinetics_classes()
+    assert len(names) == 400 and names[0] == "riding a bike" and names[399] == \
+        "playing badminton"
+    frames = np.zeros((8, 64, 96, 3), np.uint8)
+    frames[:, :, 48:] = 255  # right half white
+    frames[5] = 10  # 8 frames: positions 0-7 are frames 0-7, then frame 7 repeated
+    x = U.preprocess(frames)
+    assert x.shape == (1, 3, 16, 224, 224)  # 64x96 -> 256x384, centre crop from x=80
+    white = (1 - torch.tensor(U.IMAGENET_MEAN)) / torch.tensor(U.IMAGENET_STD)
+    black = -torch.tensor(U.IMAGENET_MEAN) / torch.tensor(U.IMAGENET_STD)
+    assert torch.allclose(x[0, :, 0, 100, 0], black) and torch.allclose(
+        x[0, :, 0, 100, 223], white)
+    assert torch.allclose(x[0, :, 5, 50, 50], (10 / 255 - torch.tensor(U.IMAGENET_MEAN))
+                          / torch.tensor(U.IMAGENET_STD), atol=1e-6)
+    assert torch.equal(x[0, :, 15], x[0, :, 7]) and not torch.equal(x[0, :, 5], x[0, :, 4])
+    logits = torch.full((400,), -5.0)
+    logits[[0, 7, 12]] = torch.tensor([1.7346, 3.0, 1.7345])  # sigmoid .85002, .95, .84998
+    assert [n for n, _ in U.top_classes(logits)] == [names[7], names[0], names[12]]
+    assert U.is_correct(logits, "A person is riding a bike-0.mp4")
+    logits[0] = 1.73  # 0.8494 after rounding: dropped
+    assert not U.is_correct(logits, "A person is riding a bike-0.mp4")
+
+
+def test_umt_model_matches_a_plain_recomputation(scorers):
+    """The module equals an explicit re-computation from the checkpoint's tensors: Conv3d
+    patches, + table, blocks with q/v bias and zero k bias, mean pool, fc_norm, head; the
+    position table is sin/cos on 8 x 14 x 14 positions interpolated to 16 frames."""
+    import torch
+    import torch.nn.functional as F
+
+    from evalsuite.policies import vbench_umt as U
+
+    sd = torch.load(scorers / "umt" / "l16_ptk710_ftk710_ftk400_f16_res224.pth",
+                    weights_only=True)
+    model = U.load_classifier(sd)
+    tab = U.sinusoid_table(8, frames=8)[0]
+    assert torch.allclose(tab[3, 2], torch.tensor(math.sin(3 / 10000 ** (2 / 8))))
+    assert torch.allclose(tab[3, 3], torch.tensor(math.cos(3 / 10000 ** (2 / 8))))
+    t16 = U.sinusoid_table(8)[0].reshape(16, 196, 8)
+    t8 = tab.reshape(8, 196, 8)
+    assert torch.allclose(t16[0], t8[0]) and torch.allclose(t16[15], t8[7])
+    assert torch.allclose(t16[1], 0.75 * t8[0] + 0.25 * t8[1], atol=1e-6)  # linear in time
+    video = torch.randn(1, 3, 16, 224, 224)
+    with torch.no_grad():
+        got = model(video)
+        dim, heads = 128, 2
+        x = F.conv3d(video, sd["patch_embed.proj.weight"], sd["patch_embed.proj.bias"],
+                     stride=(1, 16, 16)).flatten(2).transpose(1, 2) + sd["pos_embed"]
+        for i in range(2):
+            b = f"blocks.{i}."
+            h = F.layer_norm(x, (dim,), sd[b + "norm1.weight"], sd[b + "norm1.bias"], 1e-6)
+            w = sd[b + "attn.qkv.weight"]
+            q = h @ w[:dim].T + sd[b + "attn.q_bias"]
+            k = h @ w[dim:2 * dim].T
+            v = h @ w[2 * dim:].T + sd[b + "attn.v_bias"]
+            sp = lambda t: t.reshape(1, -1, heads, dim // heads).transpose(1, 2)  # noqa: E731
+            a = ((sp(q) * (dim // heads) ** -0.5) @ sp(k).transpose(-2, -1)).softmax(-1)
+            o = (a @ sp(v)).transpose(1, 2).reshape(1, -1, dim)
+            x = x + F.linear(o, sd[b + "attn.proj.weight"], sd[b + "attn.proj.bias"])
+            h = F.layer_norm(x, (dim,), sd[b + "norm2.weight"], sd[b + "norm2.bias"], 1e-6)
+            h = F.linear(F.gelu(F.linear(h, sd[b + "mlp.fc1.weight"], sd[b + "mlp.fc1.bias"])),
+                         sd[b + "mlp.fc2.weight"], sd[b + "mlp.fc2.bias"])
+            x = x + h
+        pooled = F.layer_norm(x.mean(1), (dim,), sd["fc_norm.weight"], sd["fc_norm.bias"],
+                              1e-6)
+        want = F.linear(pooled, sd["head.weight"], sd["head.bias"])
+    assert torch.allclose(got, want, atol=1e-4)
+    no_pos = {k: v for k, v in sd.items() if k != "pos_embed"}  # table used instead
+    assert torch.equal(U.load_classifier(no_pos).pos_embed, U.sinusoid_table(128))
+    with pytest.raises(KeyError, match="lacks"):
+        U.load_classifier({k: v for k, v in sd.items() if k != "fc_norm.weight"})
+
+
+def test_human_action_without_opencv_is_unavailable(scorers, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    path = _write(tmp_path, np.zeros((4, 64, 64, 3), np.uint8))
+    _, ex = _score(VBench(scorer_path=str(scorers)),
+                   _unit(["human_action"], "A person is marching"), path)
+    assert "opencv-python-headless" in ex["unavailable"]["human_action"]
+    assert "human_action" not in ex
+
+
 def test_raft_wiring_matches_torchvision(scorers, tmp_path):
     import torch
     from torchvision.models.optical_flow import raft_large
@@ -377,12 +475,14 @@ def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
     assert r.exit_code == 0, r.output
     run = tmp_path / "vb"
     res = json.loads((run / "results.json").read_text())
-    assert res["counts"]["generated"] == 7 and res["counts"]["errors"] == 0
+    assert res["counts"]["generated"] == 9 and res["counts"]["errors"] == 0
     m = res["metrics"]
     for d in ("subject_consistency", "background_consistency", "aesthetic_quality",
               "appearance_style", "temporal_flickering[no-static-filter]"):
         assert isinstance(m[d]["value"], float) and m[d]["n"] == 1, d
     assert 0 <= m["subject_consistency"]["value"] <= 1
+    # the fixture UMT's head favours "riding a bike": one of the two action videos is right
+    assert m["human_action"] == {"value": 0.5, "n": 2, "errors": 0}
     for d in ("motion_smoothness", "object_class", "color", "scene", "imaging_quality",
               "overall_consistency"):
         assert m[d]["value"] is None and m[d]["unavailable"] == UNAVAILABLE[d]

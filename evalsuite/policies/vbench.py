@@ -33,8 +33,12 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   (``clip_transform_Image(224)``: PIL bicubic) and the prompt's style text
   (``auxiliary_info.appearance_style.appearance_style``, e.g. "Van Gogh style"); the
   dimension score is the sum over all frames of all videos / their count.
+* ``human_action`` (vbench/human_action.py): the UMT ViT-L/16 Kinetics-400 classifier
+  (:mod:`evalsuite.policies.vbench_umt`, ``l16_ptk710_ftk710_ftk400_f16_res224.pth``)
+  on 16 middle-sampled frames; a video is correct when the action in its file name is among
+  the top-5 classes with sigmoid probability >= 0.85; score = fraction of correct videos.
 
-The other 10 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
+The other 9 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
 made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
@@ -50,7 +54,8 @@ Options (``--bench-option k=v``): ``dimensions`` (comma list: keeps the prompts 
 dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LAYOUT`),
 ``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
 ``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
-state dict ``.pth``); each a local path or the hub id / URL used by default.
+state dict ``.pth``), ``umt_model`` (the UMT ``.pth``); each a local path or the hub id /
+URL used by default.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "spatial_relationship", "scene", "temporal_style", "appearance_style",
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
-               "dynamic_degree", "aesthetic_quality", "appearance_style")
+               "dynamic_degree", "aesthetic_quality", "appearance_style", "human_action")
 _GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
          "reimplemented here: detectron2 does not build on current torch")
 _VICLIP = ("ViCLIP (InternVid ViClip-InternVid-10M-FLT.pth video-text model) is not "
@@ -86,8 +91,6 @@ UNAVAILABLE = {
     "imaging_quality": "MUSIQ (pyiqa, musiq_spaq_ckpt) is not reimplemented here",
     "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
     "spatial_relationship": _GRIT,
-    "human_action": "UMT ViT-L/16 Kinetics-400 classifier (l16_ptk710_ftk710_ftk400_f16_res224"
-                    ".pth, unmasked-teacher code) is not reimplemented here",
     "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
     "temporal_style": _VICLIP, "overall_consistency": _VICLIP,
 }
@@ -99,12 +102,16 @@ DEFAULTS = {
     "aesthetic_head": "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/"
                       "sa_0_4_vit_l_14_linear.pth",
     "raft": "torchvision:Raft_Large_Weights.C_T_V1",
+    # vbench/utils.py init_submodules('human_action')
+    "umt": "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
+           "l16_ptk710_ftk710_ftk400_f16_res224.pth",
 }
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
-          "aesthetic_head": "aesthetic_head", "raft": "raft_model"}
+          "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
-                 "raft": "raft/raft_large_C_T_V1.pth"}
+                 "raft": "raft/raft_large_C_T_V1.pth",
+                 "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth"}
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
@@ -140,9 +147,9 @@ class VBench(PolicyBenchmark):
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
     availability_note: ClassVar[str | None] = (
-        "6 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, dynamic degree, aesthetic quality, appearance style); the other 10 "
-        "unavailable")
+        "7 of 16 dimensions reimplemented (subject/background consistency, temporal "
+        "flickering, dynamic degree, aesthetic quality, appearance style, human action); "
+        "the other 9 unavailable")
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
@@ -150,6 +157,7 @@ class VBench(PolicyBenchmark):
         "dynamic_degree": "fraction of videos whose RAFT top-5% flow exceeds the threshold",
         "aesthetic_quality": "LAION linear head on CLIP ViT-L/14 / 10, mean",
         "appearance_style": "CLIP ViT-B/32 frame-vs-style-text logit / 100, mean over frames",
+        "human_action": "UMT Kinetics-400: prompt's action in the top-5 with p >= 0.85",
         **UNAVAILABLE,
     }
 
@@ -334,6 +342,17 @@ class VBenchScorer:
         head.load_state_dict(state)
         return head.to(self.device).eval()
 
+    def _load_umt(self, src: str):
+        from evalsuite.policies.vbench_umt import load_classifier
+
+        torch = self.torch
+        if src.startswith(("http://", "https://")):
+            state = torch.hub.load_state_dict_from_url(src, map_location="cpu",
+                                                       weights_only=True)
+        else:
+            state = torch.load(src, map_location="cpu", weights_only=True)
+        return load_classifier(state).to(self.device)
+
     def _load_raft(self, src: str):
         from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
@@ -391,6 +410,13 @@ class VBenchScorer:
             p["dino_pixels"] = D.dino_preprocess(frames)
         if "background_consistency" in dims or "aesthetic_quality" in dims:
             p["clip_pixels"] = D.clip_preprocess(frames)
+        if "human_action" in dims:
+            from evalsuite.policies import vbench_umt as U
+            try:
+                p["umt_video"] = U.preprocess(frames)
+            except ImportError as e:  # cv2: upstream's resize; no silent substitute
+                p["umt_video"] = _Unavailable(f"human_action needs opencv-python-headless "
+                                              f"(pip install 'evalsuite[policy]'): {e}")
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
             p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
@@ -458,6 +484,18 @@ class VBenchScorer:
         ex["appearance_style_frame_scores"] = [round(v, 6) for v in s]
         ex["appearance_style_sum"], ex["appearance_style_frames"] = sum(s), len(s)
         ex["appearance_style"] = sum(s) / len(s)
+
+    def _dim_human_action(self, p, ex):
+        from evalsuite.policies import vbench_umt as U
+
+        if isinstance(p["umt_video"], Exception):
+            raise p["umt_video"]
+        umt = self.model("umt")
+        with self.torch.inference_mode():
+            logits = umt(p["umt_video"].to(self.device)).float().cpu()[0]
+        ex["human_action_label"] = U.action_label(p["link"])
+        ex["human_action_top"] = U.top_classes(logits)
+        ex["human_action"] = U.is_correct(logits, p["link"])
 
     def _dim_dynamic_degree(self, p, ex):
         f = p["frames"][::D.dynamic_frame_interval(p["fps"])]
