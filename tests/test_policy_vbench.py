@@ -109,6 +109,16 @@ def test_preprocessing_matches_upstream_transforms():
     assert y.shape == (2, 3, 224, 224)  # centre crop
     want = (200 / 255 - torch.tensor(D.CLIP_MEAN)) / torch.tensor(D.CLIP_STD)
     assert torch.allclose(y[1, :, 100, 3], want, atol=1e-4)
+    # uint8 frames (read_frames_decord_by_fps): bicubic overshoot is clamped and rounded
+    edge = np.zeros((1, 32, 48, 3), np.uint8)
+    edge[:, :, 24:] = 255
+    top = (1 - torch.tensor(D.CLIP_MEAN)) / torch.tensor(D.CLIP_STD)
+    assert (D.clip_preprocess(edge)[0].amax((1, 2)) > top + 0.01).all()  # floats overshoot
+    u = D.clip_preprocess(edge, uint8=True)[0]
+    assert torch.allclose(u.amax((1, 2)), top, atol=1e-6)
+    levels = u * torch.tensor(D.CLIP_STD)[:, None, None] + torch.tensor(D.CLIP_MEAN)[
+        :, None, None]
+    assert torch.allclose(levels * 255, (levels * 255).round(), atol=1e-3)  # whole levels
 
 
 def test_appearance_style_preprocess_and_formula_by_hand():
@@ -327,6 +337,78 @@ def test_umt_model_matches_a_plain_recomputation(scorers):
         U.load_classifier({k: v for k, v in sd.items() if k != "fc_norm.weight"})
 
 
+def test_viclip_vision_token_order_and_text_pooling_by_hand():
+    """viclip_vision.py's sequence: frame 0's class token, then for every patch its frames
+    in time order (patch + spatial position + temporal position); the class token's
+    ln_post @ proj is the video feature. Text: features at the end-of-text token."""
+    import torch
+
+    from evalsuite.policies import vbench_viclip as V
+
+    torch.manual_seed(0)
+    m = V.build_viclip(vision_width=64, vision_layers=1, patch=14, resolution=28, frames=3,
+                       embed_dim=8, text_width=64, text_layers=1, vocab_size=50, context=6)
+    with torch.no_grad():
+        for prm in m.parameters():
+            prm.normal_(0, 0.2)
+        vis = m.vision_encoder
+        video = torch.randn(1, 3, 3, 28, 28)  # (B, T, C, H, W)
+        seq = [vis.class_embedding + vis.positional_embedding[0]]
+        for n in range(4):  # 2 x 2 patches, row-major
+            r, c = divmod(n, 2)
+            for t in range(3):
+                patch = video[0, t, :, 14 * r:14 * r + 14, 14 * c:14 * c + 14]
+                tok = (vis.conv1.weight[:, :, 0] * patch).sum((1, 2, 3))
+                seq.append(tok + vis.positional_embedding[n + 1]
+                           + vis.temporal_positional_embedding[0, t])
+        x = vis.ln_pre(torch.stack(seq)).unsqueeze(1)
+        want = vis.ln_post(vis.transformer(x))[0, 0] @ vis.proj
+        assert torch.allclose(m.encode_video(video)[0], want, atol=1e-5)
+        ids = torch.tensor([[48, 5, 7, 49, 0, 0]])  # start, two tokens, end, padding
+        full = m.text_encoder.token_embedding(ids) + m.text_encoder.positional_embedding
+        mask = torch.full((6, 6), float("-inf")).triu_(1)
+        h = m.text_encoder.ln_final(m.text_encoder.transformer(full.permute(1, 0, 2), mask))
+        assert torch.allclose(m.text_encoder(ids)[0], h[3, 0] @ m.text_encoder.text_projection,
+                              atol=1e-5)
+
+    class Tok:  # start 48, one id per word, end 49
+        def __call__(self, text, add_special_tokens=True):
+            return {"input_ids": [48] + [len(w) for w in text.split()] + [49]}
+    assert V.token_ids(Tok(), "a bb ccc", context=6).tolist() == [[48, 1, 2, 3, 49, 0]]
+    assert V.token_ids(Tok(), "a bb ccc dddd eeeee", context=6).tolist() == [
+        [48, 1, 2, 3, 4, 49]]  # cut to the context with the end token kept
+    assert V.video_text_similarity(torch.tensor([3.0, 4.0]), torch.tensor([4.0, 3.0])) == \
+        pytest.approx(24 / 25)
+
+
+def test_viclip_dimensions_match_plain_recomputation(scorers, tmp_path):
+    import torch
+    from transformers import CLIPTokenizer
+
+    from evalsuite.policies import vbench_viclip as V
+
+    rng = np.random.default_rng(2)
+    path = _write(tmp_path, rng.integers(0, 256, (10, 64, 80, 3), dtype=np.uint8))
+    dims = ["overall_consistency", "temporal_style"]
+    sc, ex = _score(VBench(scorer_path=str(scorers)), _unit(dims, "a bridge, zoom in"), path)
+    assert ex["errors"] == {} and ex["unavailable"] == {}
+    from evalsuite.media import decode_frames
+    from evalsuite.types import MediaRef
+    frames = np.stack(decode_frames(MediaRef(kind="video", path=str(path)))[0])
+    model = V.load_viclip(torch.load(scorers / "viclip" / "ViClip-InternVid-10M-FLT.pth",
+                                     weights_only=True))
+    tok = CLIPTokenizer.from_pretrained(scorers / "clip-vit-b-32")
+    # edges int(linspace(0, 10, 9)) = 0 1 2 3 5 6 7 8 10; middle of [a, b - 1] each
+    assert D.middle_frame_indices(8, 10) == [0, 1, 2, 3, 5, 6, 7, 8]
+    pix = D.clip_preprocess(frames[[0, 1, 2, 3, 5, 6, 7, 8]], uint8=True)
+    with torch.no_grad():
+        v = model.encode_video(pix.unsqueeze(0))
+        t = model.text_encoder(V.token_ids(tok, "a bridge, zoom in"))
+    want = float(torch.nn.functional.cosine_similarity(v, t))
+    assert ex["overall_consistency"] == pytest.approx(want, abs=1e-5)
+    assert ex["temporal_style"] == ex["overall_consistency"]
+
+
 def test_human_action_without_opencv_is_unavailable(scorers, tmp_path, monkeypatch):
     import sys
 
@@ -475,16 +557,16 @@ def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
     assert r.exit_code == 0, r.output
     run = tmp_path / "vb"
     res = json.loads((run / "results.json").read_text())
-    assert res["counts"]["generated"] == 9 and res["counts"]["errors"] == 0
+    assert res["counts"]["generated"] == 10 and res["counts"]["errors"] == 0
     m = res["metrics"]
     for d in ("subject_consistency", "background_consistency", "aesthetic_quality",
-              "appearance_style", "temporal_flickering[no-static-filter]"):
+              "appearance_style", "overall_consistency", "temporal_style",
+              "temporal_flickering[no-static-filter]"):
         assert isinstance(m[d]["value"], float) and m[d]["n"] == 1, d
     assert 0 <= m["subject_consistency"]["value"] <= 1
     # the fixture UMT's head favours "riding a bike": one of the two action videos is right
     assert m["human_action"] == {"value": 0.5, "n": 2, "errors": 0}
-    for d in ("motion_smoothness", "object_class", "color", "scene", "imaging_quality",
-              "overall_consistency"):
+    for d in ("motion_smoothness", "object_class", "color", "scene", "imaging_quality"):
         assert m[d]["value"] is None and m[d]["unavailable"] == UNAVAILABLE[d]
     # 64 px frames are below RAFT's 128 px minimum (upstream fails the same way): the
     # RAFT dimensions report the per-video error, never a number

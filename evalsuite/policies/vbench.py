@@ -37,8 +37,12 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   (:mod:`evalsuite.policies.vbench_umt`, ``l16_ptk710_ftk710_ftk400_f16_res224.pth``)
   on 16 middle-sampled frames; a video is correct when the action in its file name is among
   the top-5 classes with sigmoid probability >= 0.85; score = fraction of correct videos.
+* ``overall_consistency`` / ``temporal_style`` (vbench/overall_consistency.py,
+  temporal_style.py): ViCLIP (:mod:`evalsuite.policies.vbench_viclip`,
+  ``ViClip-InternVid-10M-FLT.pth``) video-text cosine on 8 middle-sampled frames and the
+  prompt; mean over videos.
 
-The other 9 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
+The other 7 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
 made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
@@ -80,11 +84,10 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "spatial_relationship", "scene", "temporal_style", "appearance_style",
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
-               "dynamic_degree", "aesthetic_quality", "appearance_style", "human_action")
+               "dynamic_degree", "aesthetic_quality", "appearance_style", "human_action",
+               "overall_consistency", "temporal_style")
 _GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
          "reimplemented here: detectron2 does not build on current torch")
-_VICLIP = ("ViCLIP (InternVid ViClip-InternVid-10M-FLT.pth video-text model) is not "
-           "reimplemented here")
 UNAVAILABLE = {
     "motion_smoothness": "AMT-S frame-interpolation model (vbench/third_party/amt, "
                          "amt-s.pth) is not reimplemented here",
@@ -92,7 +95,6 @@ UNAVAILABLE = {
     "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
     "spatial_relationship": _GRIT,
     "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
-    "temporal_style": _VICLIP, "overall_consistency": _VICLIP,
 }
 DEFAULTS = {
     "dino": "facebook/dino-vitb16",
@@ -105,13 +107,18 @@ DEFAULTS = {
     # vbench/utils.py init_submodules('human_action')
     "umt": "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
            "l16_ptk710_ftk710_ftk400_f16_res224.pth",
+    # vbench/utils.py init_submodules('temporal_style' / 'overall_consistency')
+    "viclip": "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
+              "ViClip-InternVid-10M-FLT.pth",
 }
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
-          "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model"}
+          "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
+          "viclip": "viclip_model"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
                  "raft": "raft/raft_large_C_T_V1.pth",
-                 "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth"}
+                 "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth",
+                 "viclip": "viclip/ViClip-InternVid-10M-FLT.pth"}
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
@@ -147,9 +154,9 @@ class VBench(PolicyBenchmark):
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
     availability_note: ClassVar[str | None] = (
-        "7 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, dynamic degree, aesthetic quality, appearance style, human action); "
-        "the other 9 unavailable")
+        "9 of 16 dimensions reimplemented (subject/background consistency, temporal "
+        "flickering, dynamic degree, aesthetic quality, appearance style, human action, "
+        "overall consistency, temporal style); the other 7 unavailable")
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
@@ -158,6 +165,8 @@ class VBench(PolicyBenchmark):
         "aesthetic_quality": "LAION linear head on CLIP ViT-L/14 / 10, mean",
         "appearance_style": "CLIP ViT-B/32 frame-vs-style-text logit / 100, mean over frames",
         "human_action": "UMT Kinetics-400: prompt's action in the top-5 with p >= 0.85",
+        "overall_consistency": "ViCLIP video-prompt cosine, mean over videos",
+        "temporal_style": "ViCLIP video-prompt cosine, mean over videos",
         **UNAVAILABLE,
     }
 
@@ -206,7 +215,9 @@ class VBench(PolicyBenchmark):
         base = self.options.get("scorer_path")
         out = {k: self.options.get(OPTION[k]) or (str(Path(base) / SCORER_LAYOUT[k]) if base
                                                   else DEFAULTS[k]) for k in DEFAULTS}
-        out["clip_tokenizer"] = out["clip"]  # the ViT-B/32 checkpoint carries its tokenizer
+        # The ViT-B/32 checkpoint carries its tokenizer: OpenAI CLIP's BPE, which ViCLIP
+        # (bpe_simple_vocab_16e6) shares.
+        out["clip_tokenizer"] = out["clip"]
         return out
 
     # -- aggregation ------------------------------------------------------------------------
@@ -353,6 +364,17 @@ class VBenchScorer:
             state = torch.load(src, map_location="cpu", weights_only=True)
         return load_classifier(state).to(self.device)
 
+    def _load_viclip(self, src: str):
+        from evalsuite.policies.vbench_viclip import load_viclip
+
+        torch = self.torch
+        if src.startswith(("http://", "https://")):
+            state = torch.hub.load_state_dict_from_url(src, map_location="cpu",
+                                                       weights_only=True)
+        else:
+            state = torch.load(src, map_location="cpu", weights_only=True)
+        return load_viclip(state).to(self.device)
+
     def _load_raft(self, src: str):
         from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
@@ -417,6 +439,10 @@ class VBenchScorer:
             except ImportError as e:  # cv2: upstream's resize; no silent substitute
                 p["umt_video"] = _Unavailable(f"human_action needs opencv-python-headless "
                                               f"(pip install 'evalsuite[policy]'): {e}")
+        if {"overall_consistency", "temporal_style"} & set(dims):
+            from evalsuite.policies.vbench_viclip import NUM_FRAMES
+            p["viclip_pixels"] = D.clip_preprocess(
+                frames[D.middle_frame_indices(NUM_FRAMES, len(frames))], uint8=True)
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
             p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
@@ -496,6 +522,23 @@ class VBenchScorer:
         ex["human_action_label"] = U.action_label(p["link"])
         ex["human_action_top"] = U.top_classes(logits)
         ex["human_action"] = U.is_correct(logits, p["link"])
+
+    def _viclip(self, d: str, p, ex):
+        from evalsuite.policies import vbench_viclip as V
+
+        if "viclip_similarity" not in ex:  # both dimensions score the same pair
+            model, tok = self.model("viclip"), self.model("clip_tokenizer")
+            with self.torch.inference_mode():
+                video = model.encode_video(p["viclip_pixels"].unsqueeze(0).to(self.device))
+                text = model.text_encoder(V.token_ids(tok, p["prompt"]).to(self.device))
+            ex["viclip_similarity"] = V.video_text_similarity(video.cpu(), text.cpu())
+        ex[d] = ex["viclip_similarity"]
+
+    def _dim_overall_consistency(self, p, ex):
+        self._viclip("overall_consistency", p, ex)
+
+    def _dim_temporal_style(self, p, ex):
+        self._viclip("temporal_style", p, ex)
 
     def _dim_dynamic_degree(self, p, ex):
         f = p["frames"][::D.dynamic_frame_interval(p["fps"])]

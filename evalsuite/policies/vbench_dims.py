@@ -64,14 +64,19 @@ def dino_preprocess(frames: np.ndarray):
     return TF.normalize(x / 255.0, IMAGENET_MEAN, IMAGENET_STD)
 
 
-def clip_preprocess(frames: np.ndarray):
-    """vbench/utils.py ``clip_transform(224)``: shorter side to 224 (bicubic, no antialias,
-    no clamping) on 0..255 floats, centre crop 224, /255, OpenAI CLIP normalisation."""
+def clip_preprocess(frames: np.ndarray, uint8: bool = False):
+    """vbench/utils.py ``clip_transform(224)``: shorter side to 224 (bicubic, no antialias),
+    centre crop 224, /255, OpenAI CLIP normalisation. ``load_video`` hands it 0..255 floats
+    (no clamping); ``read_frames_decord_by_fps`` (ViCLIP dimensions) uint8 tensors, which
+    torchvision's resize rounds and clamps back to uint8: ``uint8=True``."""
+    import torch
     import torchvision.transforms.functional as TF
     from torchvision.transforms import InterpolationMode
 
-    x = TF.resize(_tensor(frames), INPUT_SIZE, interpolation=InterpolationMode.BICUBIC,
-                  antialias=False)
+    x = (torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2) if uint8
+         else _tensor(frames))
+    x = TF.resize(x, INPUT_SIZE, interpolation=InterpolationMode.BICUBIC,
+                  antialias=False).float()
     x = TF.center_crop(x, INPUT_SIZE)
     return TF.normalize(x / 255.0, CLIP_MEAN, CLIP_STD)
 
@@ -103,6 +108,15 @@ def style_frame_scores(image_embeds, text_embed, logit_scale: float) -> list[flo
     img = F.normalize(torch.as_tensor(image_embeds).float(), dim=-1, p=2)
     txt = F.normalize(torch.as_tensor(text_embed).float().reshape(1, -1), dim=-1, p=2)
     return [float(v) for v in math.exp(logit_scale) * (img @ txt.T).squeeze(-1) / 100.0]
+
+
+def middle_frame_indices(num_frames: int, vlen: int) -> list[int]:
+    """vbench/utils.py ``get_frame_indices(sample="middle")``: the middle frame of each of
+    ``num_frames`` equal intervals, padded with the last index when the video is shorter."""
+    n = min(num_frames, vlen)
+    edges = np.linspace(0, vlen, n + 1).astype(int)
+    idx = [int((a + b - 1) // 2) for a, b in zip(edges[:-1], edges[1:])]
+    return idx + [idx[-1]] * (num_frames - len(idx))
 
 
 def consistency_sum(features) -> tuple[float, int]:

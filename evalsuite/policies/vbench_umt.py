@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evalsuite.policies.vbench_dims import middle_frame_indices
+
 NUM_FRAMES = 16  # human_action.py: load_video(..., num_frames=16); all_frames=16
 RESIZE = 256  # human_action.py: Resize(256, interpolation='bilinear')
 CROP = 224  # CenterCrop(size=(224, 224))
@@ -52,14 +54,6 @@ def kinetics_classes() -> dict[int, str]:
 def action_label(video_file_name: str) -> str:
     """The action a human_action video should show, from its VBench file name."""
     return video_file_name.lower().split("-")[0].split("person is ")[-1].split("_")[0]
-
-
-def middle_frame_indices(num_frames: int, vlen: int) -> list[int]:
-    """vbench/utils.py ``get_frame_indices(sample="middle")``."""
-    n = min(num_frames, vlen)
-    edges = np.linspace(0, vlen, n + 1).astype(int)
-    idx = [int((a + b - 1) // 2) for a, b in zip(edges[:-1], edges[1:])]
-    return idx + [idx[-1]] * (num_frames - len(idx))
 
 
 def resize_size(h: int, w: int, size: int = RESIZE) -> tuple[int, int]:
