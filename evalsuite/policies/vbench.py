@@ -341,13 +341,17 @@ class VBenchScorer:
     def _load_aesthetic_clip(self, src: str):
         return self._load_clip_model(src)
 
-    def _load_aesthetic_head(self, src: str):
+    def _state_dict(self, src: str):
+        """A ``.pth`` from a URL (torch hub cache) or a local path, tensors only."""
         torch = self.torch
         if src.startswith(("http://", "https://")):
-            state = torch.hub.load_state_dict_from_url(src, map_location="cpu",
-                                                       weights_only=True)
-        else:
-            state = torch.load(src, map_location="cpu", weights_only=True)
+            return torch.hub.load_state_dict_from_url(src, map_location="cpu",
+                                                      weights_only=True)
+        return torch.load(src, map_location="cpu", weights_only=True)
+
+    def _load_aesthetic_head(self, src: str):
+        torch = self.torch
+        state = self._state_dict(src)
         w = state["weight"]
         head = torch.nn.Linear(w.shape[1], w.shape[0])
         head.load_state_dict(state)
@@ -356,24 +360,12 @@ class VBenchScorer:
     def _load_umt(self, src: str):
         from evalsuite.policies.vbench_umt import load_classifier
 
-        torch = self.torch
-        if src.startswith(("http://", "https://")):
-            state = torch.hub.load_state_dict_from_url(src, map_location="cpu",
-                                                       weights_only=True)
-        else:
-            state = torch.load(src, map_location="cpu", weights_only=True)
-        return load_classifier(state).to(self.device)
+        return load_classifier(self._state_dict(src)).to(self.device)
 
     def _load_viclip(self, src: str):
         from evalsuite.policies.vbench_viclip import load_viclip
 
-        torch = self.torch
-        if src.startswith(("http://", "https://")):
-            state = torch.hub.load_state_dict_from_url(src, map_location="cpu",
-                                                       weights_only=True)
-        else:
-            state = torch.load(src, map_location="cpu", weights_only=True)
-        return load_viclip(state).to(self.device)
+        return load_viclip(self._state_dict(src)).to(self.device)
 
     def _load_raft(self, src: str):
         from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
@@ -382,7 +374,7 @@ class VBenchScorer:
             m = raft_large(weights=Raft_Large_Weights.C_T_V1)
         else:
             m = raft_large(weights=None)
-            m.load_state_dict(self.torch.load(src, map_location="cpu", weights_only=True))
+            m.load_state_dict(self._state_dict(src))
         return m.to(self.device).eval()
 
     # -- features ---------------------------------------------------------------------------
