@@ -144,11 +144,7 @@ def model_path_for(cfg: PerfConfig) -> str:
 def bare_loop(judge, points, batch_size: int) -> None:
     """(a) the same work as the harness, as the shortest plain loop."""
     for i in range(0, len(points), batch_size):
-        prepared = judge.prepare_points(points[i:i + batch_size])
-        bad = [x for x in prepared if isinstance(x, Exception)]
-        if bad:
-            raise bad[0]
-        judge.score_batch(prepared)
+        judge.score(points[i:i + batch_size])  # prepare_points + score_batch
 
 
 def upstream_loop(judge, points) -> None:

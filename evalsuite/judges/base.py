@@ -107,10 +107,12 @@ class Judge:
 
     # -- convenience for callers outside the runner ---------------------------------------
     def score(self, items: list[PointItem]) -> list[Score]:
-        return self.score_batch([self.prepare_point(i) for i in items])
+        """Prepare (as the prefetch job does) and score ``items``; the first item that
+        fails to prepare raises."""
+        return self.score_batch(raise_first(self.prepare_points(items)))
 
     def compare(self, items: list[PairItem]) -> list[Verdict]:
-        return self.compare_batch([self.prepare_pair(i) for i in items])
+        return self.compare_batch(raise_first(self.prepare_pairs(items)))
 
 
 def prepare_each(prepare, items: list[Any]) -> list[Any]:
@@ -122,6 +124,15 @@ def prepare_each(prepare, items: list[Any]) -> list[Any]:
         except Exception as e:  # noqa: BLE001 - the item's recorded error, see the runner
             out.append(e)
     return out
+
+
+def raise_first(prepared: list[Any]) -> list[Any]:
+    """``prepared`` (from ``prepare_points``/``prepare_pairs``) unless an item failed: then
+    that first item's exception is raised."""
+    for x in prepared:
+        if isinstance(x, Exception):
+            raise x
+    return prepared
 
 
 def default_device() -> str:

@@ -206,5 +206,5 @@ def is_correct(logits, video_file_name: str) -> bool:
 
 
 __all__ = ["action_label", "build_classifier", "is_correct", "kinetics_classes",
-           "load_classifier", "middle_frame_indices", "preprocess", "resize_size",
+           "load_classifier", "preprocess", "resize_size",
            "sinusoid_table", "top_classes"]
