@@ -337,6 +337,120 @@ def test_umt_model_matches_a_plain_recomputation(scorers):
         U.load_classifier({k: v for k, v in sd.items() if k != "fc_norm.weight"})
 
 
+def test_musiq_preprocessing_and_tokens_by_hand():
+    """imaging_quality.py's 512 px bound per mode, and MUSIQ's multi-scale token layout:
+    sizes round(h r), SAME padding, F.unfold order, hashed positions, scale ids, masks."""
+    import torch
+
+    from evalsuite.policies import vbench_musiq as M
+
+    def size(h, w, mode="longer"):
+        return tuple(M.preprocess(np.zeros((1, h, w, 3), np.uint8), mode).shape[-2:])
+    assert size(720, 480) == (512, 341) and size(320, 512) == (320, 512)  # int(), <= 512 kept
+    assert size(480, 720, "shorter") == (480, 720) and size(600, 900, "shorter") == (512, 768)
+    assert size(600, 900, "shorter_centercrop") == (512, 512)
+    assert size(1080, 1920, "None") == (1080, 1920)
+    f = np.random.default_rng(0).integers(0, 256, (2, 40, 30, 3), dtype=np.uint8)
+    assert torch.equal(M.preprocess(f), torch.from_numpy(f).permute(0, 3, 1, 2))  # untouched
+    with pytest.raises(ValueError, match="imaging_quality_preprocessing_mode"):
+        VBench(imaging_quality_preprocessing_mode="longest").musiq_mode()
+    # nearest hash of arange(10): floor(i * 10 / n)
+    assert M.hashed_positions(1, 3).tolist() == [0, 3, 6]
+    assert M.hashed_positions(1, 12).tolist() == [0, 0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9]
+    assert M.hashed_positions(2, 3).tolist() == [0, 3, 6, 50, 53, 56]
+    x = torch.rand(1, 3, 64, 80) * 2 - 1
+    t = M.multiscale_tokens(x)
+    # 224: (179, 224) -> 6 x 7 = 42 patches + 7 padding; 384: (307, 384) -> 10 x 12 = 120
+    # + 24 padding; the input: 2 x 3 = 6 patches, unpadded
+    assert t.shape == (1, 49 + 144 + 6, 3 * 32 * 32 + 3)
+    pos, scale, mask = t[0, :, -3], t[0, :, -2], t[0, :, -1]
+    assert mask[:49].sum() == 42 and mask[49:193].sum() == 120 and mask[193:].sum() == 6
+    assert scale[:42].eq(0).all() and scale[49:169].eq(1).all() and scale[193:].eq(2).all()
+    assert t[0, 42:49].eq(0).all()  # padding rows are all zero
+    assert pos[193:].tolist() == [0, 3, 6, 50, 53, 56]
+    # SAME padding of 80 px to 96: 8 zero columns on the left; patch values (c, kh, kw)
+    first = t[0, 193, :-3].reshape(3, 32, 32)
+    assert first[:, :, :8].eq(0).all() and torch.equal(first[:, :, 8:], x[0, :, :32, :24])
+    assert torch.equal(t[0, 195, :-3].reshape(3, 32, 32)[:, :, :24], x[0, :, :32, 56:])
+
+
+def test_musiq_model_matches_a_plain_recomputation(scorers, tmp_path):
+    """imaging_quality through the scorer equals an explicit re-computation from the
+    checkpoint's tensors: weight-standardised convs with hand-counted SAME padding, GroupNorm,
+    channels-last tokens, and torch's own pre-norm TransformerEncoderLayer with a key padding
+    mask; MOS mean over frames, / 100."""
+    import torch
+    import torch.nn.functional as F
+
+    from evalsuite.media import decode_frames
+    from evalsuite.policies import vbench_musiq as M
+    from evalsuite.types import MediaRef
+
+    sd = torch.load(scorers / "pyiqa_model" / "musiq_spaq_ckpt-358bb6af.pth", weights_only=True)
+    rng = np.random.default_rng(3)
+    path = _write(tmp_path, rng.integers(0, 256, (5, 64, 80, 3), dtype=np.uint8))
+    sc, ex = _score(VBench(scorer_path=str(scorers)), _unit(["imaging_quality"]), path)
+    assert ex["errors"] == {} and ex["unavailable"] == {}
+    frames = np.stack(decode_frames(MediaRef(kind="video", path=str(path)))[0])
+    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.
+
+    def conv(x, name, stride, pad):
+        w = sd[name]
+        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(F.pad(x, pad), w, stride=stride)
+
+    def gn(x, name, eps):
+        return F.group_norm(x, 32, sd[name + ".weight"], sd[name + ".bias"], eps)
+
+    dim, n_layers = 48, 2
+    layers = []
+    for i in range(n_layers):
+        b = f"transformer_encoder.transformer.encoderblock_{i}."
+        layer = torch.nn.TransformerEncoderLayer(dim, 6, 96, dropout=0.0, activation="gelu",
+                                                 layer_norm_eps=1e-6, batch_first=True,
+                                                 norm_first=True).eval()
+        a = b + "attention."
+        layer.self_attn.in_proj_weight.data = torch.cat(
+            [sd[a + n + ".weight"] for n in ("query", "key", "value")])
+        layer.self_attn.in_proj_bias.data = torch.cat(
+            [sd[a + n + ".bias"] for n in ("query", "key", "value")])
+        for ours, theirs in (("self_attn.out_proj", "attention.out"), ("linear1", "mlp.fc1"),
+                             ("linear2", "mlp.fc2"), ("norm1", "norm1"), ("norm2", "norm2")):
+            for p in ("weight", "bias"):
+                getattr(layer.get_submodule(ours), p).data = sd[b + theirs + "." + p]
+        layers.append(layer)
+    want = []
+    with torch.no_grad():
+        for img in pixels:
+            tok = M.multiscale_tokens(((img - 0.5) * 2)[None])[0]
+            x = tok[:, :-3].reshape(-1, 3, 32, 32)
+            x = F.relu(gn(conv(x, "conv_root.weight", 2, (2, 3, 2, 3)), "gn_root", 1e-6))
+            x = F.max_pool2d(F.pad(x, (0, 1, 0, 1)), 3, 2)  # 16 -> 17 -> 8
+            y = F.relu(gn(conv(x, "block1.conv1.weight", 1, (0, 0, 0, 0)), "block1.gn1", 1e-4))
+            y = F.relu(gn(conv(y, "block1.conv2.weight", 1, (1, 1, 1, 1)), "block1.gn2", 1e-4))
+            y = gn(conv(y, "block1.conv3.weight", 1, (0, 0, 0, 0)), "block1.gn3", 1e-4)
+            x = F.relu(y + gn(conv(x, "block1.conv_proj.weight", 1, (0, 0, 0, 0)),
+                              "block1.gn_proj", 1e-4))
+            h = F.linear(x.permute(0, 2, 3, 1).reshape(len(x), -1), sd["embedding.weight"],
+                         sd["embedding.bias"])
+            e = "transformer_encoder."
+            h = h + sd[e + "posembed_input.position_emb"][0][tok[:, -3].long()] \
+                + sd[e + "scaleembed_input.scale_emb"][tok[:, -2].long()]
+            h = torch.cat([sd[e + "cls"][0], h])[None]
+            pad = torch.cat([torch.tensor([False]), tok[:, -1] == 0])[None]
+            for layer in layers:
+                h = layer(h, src_key_padding_mask=pad)
+            h = F.layer_norm(h[0, 0], (dim,), sd[e + "encoder_norm.weight"],
+                             sd[e + "encoder_norm.bias"], 1e-6)
+            want.append(float(F.linear(h, sd["head.weight"], sd["head.bias"])))
+    assert ex["imaging_quality_frame_scores"] == pytest.approx(want, abs=1e-4)
+    assert ex["imaging_quality"] == pytest.approx(sum(want) / len(want) / 100, abs=1e-6)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        M.load_musiq({k: v for k, v in sd.items() if k != "head.bias"})
+    prefixed = M.load_musiq({"module." + k: v for k, v in sd.items()})  # pyiqa strips it
+    assert torch.equal(prefixed.head.weight, sd["head.weight"])
+
+
 def test_viclip_vision_token_order_and_text_pooling_by_hand():
     """viclip_vision.py's sequence: frame 0's class token, then for every patch its frames
     in time order (patch + spatial position + temporal position); the class token's
@@ -560,13 +674,13 @@ def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
     assert res["counts"]["generated"] == 10 and res["counts"]["errors"] == 0
     m = res["metrics"]
     for d in ("subject_consistency", "background_consistency", "aesthetic_quality",
-              "appearance_style", "overall_consistency", "temporal_style",
+              "imaging_quality", "appearance_style", "overall_consistency", "temporal_style",
               "temporal_flickering[no-static-filter]"):
         assert isinstance(m[d]["value"], float) and m[d]["n"] == 1, d
     assert 0 <= m["subject_consistency"]["value"] <= 1
     # the fixture UMT's head favours "riding a bike": one of the two action videos is right
     assert m["human_action"] == {"value": 0.5, "n": 2, "errors": 0}
-    for d in ("motion_smoothness", "object_class", "color", "scene", "imaging_quality"):
+    for d in ("motion_smoothness", "object_class", "color", "scene"):
         assert m[d]["value"] is None and m[d]["unavailable"] == UNAVAILABLE[d]
     # 64 px frames are below RAFT's 128 px minimum (upstream fails the same way): the
     # RAFT dimensions report the per-video error, never a number

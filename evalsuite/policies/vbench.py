@@ -2,7 +2,7 @@
 
 Decision (documented in the README): the ``vbench`` wheel pins transformers 4.33 and numpy<2
 (and needs detectron2 for some dimensions), so it cannot share this environment. The harness
-owns the **prompt suite and generation** and **re-implements five dimensions** from the
+owns the **prompt suite and generation** and **re-implements ten dimensions** from the
 upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing only, see
 :mod:`evalsuite.policies.vbench_dims`) on current torch / transformers / torchvision:
 
@@ -28,6 +28,10 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
 * ``aesthetic_quality`` (vbench/aesthetic_quality.py): LAION aesthetic linear head
   (``sa_0_4_vit_l_14_linear.pth``) on L2-normalised CLIP ViT-L/14 embeddings
   (``openai/clip-vit-large-patch14``), / 10, mean over frames then videos.
+* ``imaging_quality`` (vbench/imaging_quality.py): pyiqa's MUSIQ trained on SPAQ
+  (:mod:`evalsuite.policies.vbench_musiq`, ``musiq_spaq_ckpt-358bb6af.pth``) on every frame
+  (longer side capped at 512, option ``imaging_quality_preprocessing_mode``); the MOS, mean
+  over frames then videos, / 100.
 * ``appearance_style`` (vbench/appearance_style.py): per frame, CLIP ViT-B/32 (the same
   model as background consistency) ``logits_per_text / 100`` between the frame
   (``clip_transform_Image(224)``: PIL bicubic) and the prompt's style text
@@ -42,7 +46,7 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   ``ViClip-InternVid-10M-FLT.pth``) video-text cosine on 8 middle-sampled frames and the
   prompt; mean over videos.
 
-The other 7 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
+The other 6 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
 made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
@@ -58,8 +62,10 @@ Options (``--bench-option k=v``): ``dimensions`` (comma list: keeps the prompts 
 dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LAYOUT`),
 ``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
 ``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
-state dict ``.pth``), ``umt_model`` (the UMT ``.pth``); each a local path or the hub id /
-URL used by default.
+state dict ``.pth``), ``umt_model`` (the UMT ``.pth``), ``viclip_model``, ``musiq_model``
+(pyiqa's ``.pth``): each a local path or the hub id / URL used by default; and
+``imaging_quality_preprocessing_mode`` (``longer`` (default), ``shorter``,
+``shorter_centercrop`` or ``None``, as upstream's flag of that name).
 """
 
 from __future__ import annotations
@@ -84,14 +90,13 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "spatial_relationship", "scene", "temporal_style", "appearance_style",
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
-               "dynamic_degree", "aesthetic_quality", "appearance_style", "human_action",
-               "overall_consistency", "temporal_style")
+               "dynamic_degree", "aesthetic_quality", "imaging_quality", "appearance_style",
+               "human_action", "overall_consistency", "temporal_style")
 _GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
          "reimplemented here: detectron2 does not build on current torch")
 UNAVAILABLE = {
     "motion_smoothness": "AMT-S frame-interpolation model (vbench/third_party/amt, "
                          "amt-s.pth) is not reimplemented here",
-    "imaging_quality": "MUSIQ (pyiqa, musiq_spaq_ckpt) is not reimplemented here",
     "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
     "spatial_relationship": _GRIT,
     "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
@@ -110,18 +115,23 @@ DEFAULTS = {
     # vbench/utils.py init_submodules('temporal_style' / 'overall_consistency')
     "viclip": "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
               "ViClip-InternVid-10M-FLT.pth",
+    # vbench/utils.py init_submodules('imaging_quality'): pyiqa's MUSIQ trained on SPAQ
+    "musiq": "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/"
+             "musiq_spaq_ckpt-358bb6af.pth",
 }
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
           "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
-          "viclip": "viclip_model"}
+          "viclip": "viclip_model", "musiq": "musiq_model"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
                  "raft": "raft/raft_large_C_T_V1.pth",
                  "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth",
-                 "viclip": "viclip/ViClip-InternVid-10M-FLT.pth"}
+                 "viclip": "viclip/ViClip-InternVid-10M-FLT.pth",
+                 "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth"}
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
+MUSIQ_FRAME_BATCH = 8  # MUSIQ runs ~340 patches per 512 px frame through a ResNet root
 
 
 def find_full_info(data_path: str | None) -> Path:
@@ -154,15 +164,16 @@ class VBench(PolicyBenchmark):
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
     availability_note: ClassVar[str | None] = (
-        "9 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, dynamic degree, aesthetic quality, appearance style, human action, "
-        "overall consistency, temporal style); the other 7 unavailable")
+        "10 of 16 dimensions reimplemented (subject/background consistency, temporal "
+        "flickering, dynamic degree, aesthetic quality, imaging quality, appearance style, "
+        "human action, overall consistency, temporal style); the other 6 unavailable")
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
         "temporal_flickering": "(255 - mean abs frame difference) / 255 on RAFT-static videos",
         "dynamic_degree": "fraction of videos whose RAFT top-5% flow exceeds the threshold",
         "aesthetic_quality": "LAION linear head on CLIP ViT-L/14 / 10, mean",
+        "imaging_quality": "MUSIQ (SPAQ) MOS / 100, mean over frames then videos",
         "appearance_style": "CLIP ViT-B/32 frame-vs-style-text logit / 100, mean over frames",
         "human_action": "UMT Kinetics-400: prompt's action in the top-5 with p >= 0.85",
         "overall_consistency": "ViCLIP video-prompt cosine, mean over videos",
@@ -180,6 +191,16 @@ class VBench(PolicyBenchmark):
         if bad:
             raise ValueError(f"unknown VBench dimensions {bad}; known: {DIMENSIONS}")
         return want
+
+    def musiq_mode(self) -> str:
+        """imaging_quality's ``--imaging_quality_preprocessing_mode`` (upstream default)."""
+        from evalsuite.policies.vbench_musiq import MODES
+
+        mode = self.options.get("imaging_quality_preprocessing_mode", "longer")
+        if mode not in MODES:
+            raise ValueError(f"imaging_quality_preprocessing_mode must be one of {MODES}, "
+                             f"not {mode!r}")
+        return mode
 
     def scored_dims(self, item: GenItem) -> list[str]:
         """The implemented dimensions this prompt is scored on (its own, within the filter)."""
@@ -248,7 +269,7 @@ class VBench(PolicyBenchmark):
                 continue
             if d in ("subject_consistency", "background_consistency", "appearance_style"):
                 value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
-            else:  # dynamic_degree (bool per video), aesthetic_quality: mean over videos
+            else:  # dynamic_degree (bool per video), aesthetic/imaging quality: mean of videos
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
             m[d] = metric(value, len(vals), errors=errs)
         return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM}
@@ -287,6 +308,7 @@ class VBenchScorer:
     def __init__(self, bench: VBench, device: str):
         self.bench, self.device = bench, device
         self.src = bench.sources()
+        self.musiq_mode = bench.musiq_mode()
         self._models: dict[str, Any] = {}
         self._failed: dict[str, str] = {}
 
@@ -362,6 +384,11 @@ class VBenchScorer:
 
         return load_classifier(self._state_dict(src)).to(self.device)
 
+    def _load_musiq(self, src: str):
+        from evalsuite.policies.vbench_musiq import load_musiq
+
+        return load_musiq(self._state_dict(src)).to(self.device)
+
     def _load_viclip(self, src: str):
         from evalsuite.policies.vbench_viclip import load_viclip
 
@@ -435,6 +462,9 @@ class VBenchScorer:
             from evalsuite.policies.vbench_viclip import NUM_FRAMES
             p["viclip_pixels"] = D.clip_preprocess(
                 frames[D.middle_frame_indices(NUM_FRAMES, len(frames))], uint8=True)
+        if "imaging_quality" in dims:
+            from evalsuite.policies.vbench_musiq import preprocess
+            p["musiq_frames"] = preprocess(frames, self.musiq_mode)
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
             p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
@@ -488,6 +518,16 @@ class VBenchScorer:
             s = head(emb.to(self.device)).squeeze(-1).float().cpu()
         ex["aesthetic_frame_scores"] = [round(float(v), 6) for v in s]
         ex["aesthetic_quality"] = D.aesthetic_video_score(s)
+
+    def _dim_imaging_quality(self, p, ex):
+        torch = self.torch
+        musiq = self.model("musiq")
+        with torch.inference_mode():  # upstream: one frame per call; same numbers in batches
+            s = torch.cat([musiq.score(x.to(self.device).float() / 255.).float().cpu()
+                           for x in p["musiq_frames"].split(MUSIQ_FRAME_BATCH)])
+        ex["imaging_quality_frame_scores"] = [round(float(v), 6) for v in s]
+        ex["imaging_quality_mos"] = float(s.mean())
+        ex["imaging_quality"] = ex["imaging_quality_mos"] / 100  # imaging_quality.py: / 100.
 
     def _dim_appearance_style(self, p, ex):
         torch = self.torch
