@@ -451,6 +451,64 @@ def test_musiq_model_matches_a_plain_recomputation(scorers, tmp_path):
     assert torch.equal(prefixed.head.weight, sd["head.weight"])
 
 
+def test_amt_protocol_by_hand():
+    """motion_smoothness.py around the model: even frames / 255, replicate padding to 16,
+    pairs in order, unpadded, truncated to uint8, scored against the odd frames."""
+    import torch
+
+    from evalsuite.policies import vbench_amt as A
+
+    assert A.pad_amounts(130, 150, 16) == (5, 5, 7, 7) and A.pad_amounts(128, 144, 16) == (
+        0, 0, 0, 0)
+    frames = np.stack([np.full((2, 2, 3), v, np.uint8) for v in (0, 10, 20, 31, 40)])
+    pred = np.stack([np.full((2, 2, 3), v, np.uint8) for v in (12, 30)])
+    assert A.smoothness_from_predictions(frames, pred) == pytest.approx((255 - 1.5) / 255)
+    seen = []
+
+    class Next:  # predicts the second frame of each pair
+        def __call__(self, a, b, embt):
+            seen.append((tuple(a.shape), float(embt)))
+            return b
+
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (7, 130, 150, 3), dtype=np.uint8)
+    out = A.predict_inbetweens(Next(), video, batch=2)
+    assert seen == [((2, 3, 144, 160), 0.5), ((1, 3, 144, 160), 0.5)]  # 3 pairs, 2 + 1
+    want = (torch.from_numpy(video[2::2]).float() / 255.0 * 255.0).numpy().astype(np.uint8)
+    assert out.shape == (3, 130, 150, 3) and np.array_equal(out, want)
+    assert np.abs(out.astype(int) - video[2::2]).max() <= 1  # truncation, never rounding up
+    with pytest.raises(ValueError, match="at least 128 px"):
+        A.predict_inbetweens(Next(), video[:, :64, :112])
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        A.predict_inbetweens(Next(), video[:2])
+
+
+def test_amt_scorer_and_checkpoint(scorers, tmp_path):
+    """motion_smoothness through the scorer = the formula on the module's in-betweens; pairs
+    batched or one at a time agree; the checkpoint loads strictly from its state_dict."""
+    import torch
+
+    from evalsuite.media import decode_frames
+    from evalsuite.policies import vbench_amt as A
+    from evalsuite.types import MediaRef
+
+    base = np.random.default_rng(4).integers(0, 256, (128, 144, 3)).astype(np.uint8)
+    path = _write(tmp_path, np.stack([np.roll(base, 3 * i, axis=1) for i in range(7)]))
+    _, ex = _score(VBench(scorer_path=str(scorers)), _unit(["motion_smoothness"]), path)
+    assert ex["errors"] == {} and ex["unavailable"] == {}
+    ckpt = torch.load(scorers / "amt_model" / "amt-s.pth", weights_only=True)
+    model = A.load_amt(ckpt)
+    frames = np.stack(decode_frames(MediaRef(kind="video", path=str(path)))[0])
+    one = A.predict_inbetweens(model, frames, batch=1)
+    assert np.abs(one.astype(int) - A.predict_inbetweens(model, frames, batch=3)).max() <= 1
+    assert ex["motion_smoothness"] == pytest.approx(
+        A.smoothness_from_predictions(frames, one), abs=1e-4)
+    assert 0 < ex["motion_smoothness"] <= 1
+    with pytest.raises(RuntimeError, match="Missing key"):
+        A.load_amt({"state_dict": {k: v for k, v in ckpt["state_dict"].items()
+                                   if not k.startswith("comb_block")}})
+
+
 def test_viclip_vision_token_order_and_text_pooling_by_hand():
     """viclip_vision.py's sequence: frame 0's class token, then for every patch its frames
     in time order (patch + spatial position + temporal position); the class token's
@@ -680,14 +738,15 @@ def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
     assert 0 <= m["subject_consistency"]["value"] <= 1
     # the fixture UMT's head favours "riding a bike": one of the two action videos is right
     assert m["human_action"] == {"value": 0.5, "n": 2, "errors": 0}
-    for d in ("motion_smoothness", "object_class", "color", "scene"):
+    for d in ("object_class", "color", "scene"):
         assert m[d]["value"] is None and m[d]["unavailable"] == UNAVAILABLE[d]
     # 64 px frames are below RAFT's 128 px minimum (upstream fails the same way): the
     # RAFT dimensions report the per-video error, never a number
-    for d in ("dynamic_degree", "temporal_flickering"):
-        assert m[d]["value"] is None and m[d]["errors"] == 1
+    for d in ("dynamic_degree", "temporal_flickering", "motion_smoothness"):
+        assert m[d]["value"] is None and m[d]["errors"] == 1, d
     rows = {x["prompt"]: x for x in map(json.loads, (run / "samples.jsonl").read_text()
                                         .splitlines())}
-    assert "at least 8 * 16 = 128" in rows["a red car driving on a road"]["scores"]["errors"][
-        "dynamic_degree"]
+    errors = rows["a red car driving on a road"]["scores"]["errors"]
+    assert "at least 8 * 16 = 128" in errors["dynamic_degree"]
+    assert "at least 128 px" in errors["motion_smoothness"]  # AMT's pyramid, same bound
     assert (run / "vbench_videos" / "alley-0.mp4").exists()

@@ -2,7 +2,7 @@
 
 Decision (documented in the README): the ``vbench`` wheel pins transformers 4.33 and numpy<2
 (and needs detectron2 for some dimensions), so it cannot share this environment. The harness
-owns the **prompt suite and generation** and **re-implements ten dimensions** from the
+owns the **prompt suite and generation** and **re-implements eleven dimensions** from the
 upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing only, see
 :mod:`evalsuite.policies.vbench_dims`) on current torch / transformers / torchvision:
 
@@ -20,6 +20,10 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
 * ``background_consistency`` (vbench/background_consistency.py): the same formula on CLIP
   ViT-B/32 image embeddings (``openai/clip-vit-base-patch32``, the HF port of
   ``clip.load("ViT-B/32")``), preprocessing ``clip_transform(224)``.
+* ``motion_smoothness`` (vbench/motion_smoothness.py): the AMT-S interpolator
+  (:mod:`evalsuite.policies.vbench_amt`, ``amt-s.pth``) predicts the frame between each pair
+  of consecutive even frames; per video (255 - mean |odd frame - prediction|) / 255; mean
+  over videos. Frames come from the harness's decoder (upstream reads this one with OpenCV).
 * ``dynamic_degree`` (vbench/dynamic_degree.py): RAFT (torchvision ``raft_large``
   ``Raft_Large_Weights.C_T_V1`` = the original ``raft-things.pth``, 20 iterations) on
   consecutive frames (every round(fps/8)-th); a video moves when at least round(4 T / 16)
@@ -46,7 +50,7 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   ``ViClip-InternVid-10M-FLT.pth``) video-text cosine on 8 middle-sampled frames and the
   prompt; mean over videos.
 
-The other 6 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
+The other 5 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
 made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
@@ -63,7 +67,7 @@ dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LA
 ``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
 ``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
 state dict ``.pth``), ``umt_model`` (the UMT ``.pth``), ``viclip_model``, ``musiq_model``
-(pyiqa's ``.pth``): each a local path or the hub id / URL used by default; and
+(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``): each a local path or the hub id / URL used by default; and
 ``imaging_quality_preprocessing_mode`` (``longer`` (default), ``shorter``,
 ``shorter_centercrop`` or ``None``, as upstream's flag of that name).
 """
@@ -90,13 +94,11 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "spatial_relationship", "scene", "temporal_style", "appearance_style",
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
-               "dynamic_degree", "aesthetic_quality", "imaging_quality", "appearance_style",
-               "human_action", "overall_consistency", "temporal_style")
+               "motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality",
+               "appearance_style", "human_action", "overall_consistency", "temporal_style")
 _GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
          "reimplemented here: detectron2 does not build on current torch")
 UNAVAILABLE = {
-    "motion_smoothness": "AMT-S frame-interpolation model (vbench/third_party/amt, "
-                         "amt-s.pth) is not reimplemented here",
     "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
     "spatial_relationship": _GRIT,
     "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
@@ -118,20 +120,24 @@ DEFAULTS = {
     # vbench/utils.py init_submodules('imaging_quality'): pyiqa's MUSIQ trained on SPAQ
     "musiq": "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/"
              "musiq_spaq_ckpt-358bb6af.pth",
+    # vbench/utils.py init_submodules('motion_smoothness')
+    "amt": "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth",
 }
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
           "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
-          "viclip": "viclip_model", "musiq": "musiq_model"}
+          "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
                  "raft": "raft/raft_large_C_T_V1.pth",
                  "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth",
                  "viclip": "viclip/ViClip-InternVid-10M-FLT.pth",
-                 "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth"}
+                 "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
+                 "amt": "amt_model/amt-s.pth"}
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
 MUSIQ_FRAME_BATCH = 8  # MUSIQ runs ~340 patches per 512 px frame through a ResNet root
+AMT_PAIR_BATCH = 4  # AMT frame pairs per forward pass (upstream: one)
 
 
 def find_full_info(data_path: str | None) -> Path:
@@ -164,13 +170,15 @@ class VBench(PolicyBenchmark):
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
     availability_note: ClassVar[str | None] = (
-        "10 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, dynamic degree, aesthetic quality, imaging quality, appearance style, "
-        "human action, overall consistency, temporal style); the other 6 unavailable")
+        "11 of 16 dimensions reimplemented (subject/background consistency, temporal "
+        "flickering, motion smoothness, dynamic degree, aesthetic quality, imaging quality, "
+        "appearance style, human action, overall consistency, temporal style); the other 5 "
+        "unavailable")
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
         "temporal_flickering": "(255 - mean abs frame difference) / 255 on RAFT-static videos",
+        "motion_smoothness": "AMT-S: (255 - mean |odd frame - its interpolation|) / 255",
         "dynamic_degree": "fraction of videos whose RAFT top-5% flow exceeds the threshold",
         "aesthetic_quality": "LAION linear head on CLIP ViT-L/14 / 10, mean",
         "imaging_quality": "MUSIQ (SPAQ) MOS / 100, mean over frames then videos",
@@ -269,7 +277,7 @@ class VBench(PolicyBenchmark):
                 continue
             if d in ("subject_consistency", "background_consistency", "appearance_style"):
                 value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
-            else:  # dynamic_degree (bool per video), aesthetic/imaging quality: mean of videos
+            else:  # dynamic_degree (bool per video), the others: mean over videos
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
             m[d] = metric(value, len(vals), errors=errs)
         return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM}
@@ -388,6 +396,11 @@ class VBenchScorer:
         from evalsuite.policies.vbench_musiq import load_musiq
 
         return load_musiq(self._state_dict(src)).to(self.device)
+
+    def _load_amt(self, src: str):
+        from evalsuite.policies.vbench_amt import load_amt
+
+        return load_amt(self._state_dict(src)).to(self.device)
 
     def _load_viclip(self, src: str):
         from evalsuite.policies.vbench_viclip import load_viclip
@@ -518,6 +531,13 @@ class VBenchScorer:
             s = head(emb.to(self.device)).squeeze(-1).float().cpu()
         ex["aesthetic_frame_scores"] = [round(float(v), 6) for v in s]
         ex["aesthetic_quality"] = D.aesthetic_video_score(s)
+
+    def _dim_motion_smoothness(self, p, ex):
+        from evalsuite.policies import vbench_amt as A
+
+        pred = A.predict_inbetweens(self.model("amt"), p["frames"], self.device,
+                                    batch=AMT_PAIR_BATCH)
+        ex["motion_smoothness"] = A.smoothness_from_predictions(p["frames"], pred)
 
     def _dim_imaging_quality(self, p, ex):
         torch = self.torch
