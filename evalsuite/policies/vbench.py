@@ -133,6 +133,10 @@ SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "cli
                  "viclip": "viclip/ViClip-InternVid-10M-FLT.pth",
                  "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
                  "amt": "amt_model/amt-s.pth"}
+# the models re-implemented here, each built from its upstream .pth by a loader
+REIMPLEMENTED = {"umt": ("vbench_umt", "load_classifier"),
+                 "viclip": ("vbench_viclip", "load_viclip"),
+                 "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt")}
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
@@ -331,7 +335,13 @@ class VBenchScorer:
         if key in self._failed:
             raise _Unavailable(self._failed[key])
         try:
-            self._models[key] = getattr(self, f"_load_{key}")(self.src[key])
+            if key in REIMPLEMENTED:  # evalsuite.policies.<module>.<loader>(state dict)
+                import importlib
+                mod, fn = REIMPLEMENTED[key]
+                load = getattr(importlib.import_module(f"evalsuite.policies.{mod}"), fn)
+                self._models[key] = load(self._state_dict(self.src[key])).to(self.device)
+            else:
+                self._models[key] = getattr(self, f"_load_{key}")(self.src[key])
         except Exception as e:  # noqa: BLE001 - reported as the dimension's unavailability
             self._failed[key] = f"{key} model not loaded from {self.src[key]}: " \
                                 f"{type(e).__name__}: {e}"
@@ -386,26 +396,6 @@ class VBenchScorer:
         head = torch.nn.Linear(w.shape[1], w.shape[0])
         head.load_state_dict(state)
         return head.to(self.device).eval()
-
-    def _load_umt(self, src: str):
-        from evalsuite.policies.vbench_umt import load_classifier
-
-        return load_classifier(self._state_dict(src)).to(self.device)
-
-    def _load_musiq(self, src: str):
-        from evalsuite.policies.vbench_musiq import load_musiq
-
-        return load_musiq(self._state_dict(src)).to(self.device)
-
-    def _load_amt(self, src: str):
-        from evalsuite.policies.vbench_amt import load_amt
-
-        return load_amt(self._state_dict(src)).to(self.device)
-
-    def _load_viclip(self, src: str):
-        from evalsuite.policies.vbench_viclip import load_viclip
-
-        return load_viclip(self._state_dict(src)).to(self.device)
 
     def _load_raft(self, src: str):
         from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
