@@ -67,9 +67,9 @@ dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LA
 ``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
 ``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
 state dict ``.pth``), ``umt_model`` (the UMT ``.pth``), ``viclip_model``, ``musiq_model``
-(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``): each a local path or the hub id / URL used by default; and
-``imaging_quality_preprocessing_mode`` (``longer`` (default), ``shorter``,
-``shorter_centercrop`` or ``None``, as upstream's flag of that name).
+(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``): each a local path or the hub id / URL
+used by default; and ``imaging_quality_preprocessing_mode`` (``longer`` (default),
+``shorter``, ``shorter_centercrop`` or ``None``, as upstream's flag of that name).
 """
 
 from __future__ import annotations
@@ -206,13 +206,9 @@ class VBench(PolicyBenchmark):
 
     def musiq_mode(self) -> str:
         """imaging_quality's ``--imaging_quality_preprocessing_mode`` (upstream default)."""
-        from evalsuite.policies.vbench_musiq import MODES
+        from evalsuite.policies.vbench_musiq import check_mode
 
-        mode = self.options.get("imaging_quality_preprocessing_mode", "longer")
-        if mode not in MODES:
-            raise ValueError(f"imaging_quality_preprocessing_mode must be one of {MODES}, "
-                             f"not {mode!r}")
-        return mode
+        return check_mode(self.options.get("imaging_quality_preprocessing_mode", "longer"))
 
     def scored_dims(self, item: GenItem) -> list[str]:
         """The implemented dimensions this prompt is scored on (its own, within the filter)."""

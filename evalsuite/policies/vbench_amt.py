@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evalsuite.policies.vbench_dims import mae_score
+
 RADIUS, LEVELS, NUM_FLOWS = 3, 4, 3  # cfgs/AMT-S.yaml network.params
 CHANNELS, SKIP = (20, 32, 44, 56), 20  # networks/AMT-S.py Model defaults
 EMBT = 0.5  # motion_smoothness.py: self.embt = 1/2
@@ -43,13 +45,10 @@ def pad_amounts(h: int, w: int, divisor: int) -> tuple[int, int, int, int]:
 
 
 def smoothness_from_predictions(frames: np.ndarray, predicted: np.ndarray) -> float:
-    """(255 - mean over pairs of mean |frame_{2i+1} - prediction_i|) / 255; ``frames`` are
-    every decoded frame (T, H, W, 3) uint8, ``predicted`` the uint8 in-betweens of the even
-    frames (floor((T - 1) / 2), H, W, 3)."""
-    odd = frames[1::2][:len(predicted)]
-    diffs = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()
-             for a, b in zip(odd, predicted)]
-    return float((255.0 - np.mean(diffs)) / 255.0)
+    """(255 - mean over pairs of mean |frame_{2i+1} - prediction_i|) / 255, exact on uint8
+    (``cv2.absdiff``); ``frames`` are every decoded frame (T, H, W, 3) uint8, ``predicted``
+    the uint8 in-betweens of the even frames (floor((T - 1) / 2), H, W, 3)."""
+    return mae_score(frames[1::2][:len(predicted)], predicted, dtype=np.int16)
 
 
 def build_amt(corr_radius: int = RADIUS, corr_levels: int = LEVELS,

@@ -36,13 +36,18 @@ def _check(frames: np.ndarray) -> np.ndarray:
 
 # --- temporal_flickering ---------------------------------------------------------------------
 
-def temporal_flickering(frames: np.ndarray) -> float:
-    """(255 - mean over consecutive pairs of the mean absolute pixel difference) / 255
-    (vbench/temporal_flickering.py ``cal_score`` / ``calculate_mae``): 1.0 for a static video.
-    Every pair has the same size, so the mean of per-pair means is the overall mean."""
-    f = _check(frames).astype(np.float32)
-    mae = np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
+def mae_score(a: np.ndarray, b: np.ndarray, dtype=np.float32) -> float:
+    """(255 - mean over frame pairs (a_i, b_i) of their mean absolute pixel difference) / 255,
+    the difference taken in ``dtype`` as the upstream script does: 1.0 when a == b."""
+    mae = np.abs(a.astype(dtype) - b.astype(dtype)).mean(axis=(1, 2, 3))
     return float((255.0 - float(np.mean(mae))) / 255.0)
+
+
+def temporal_flickering(frames: np.ndarray) -> float:
+    """:func:`mae_score` of consecutive frames in float32 (vbench/temporal_flickering.py
+    ``cal_score`` / ``calculate_mae``): 1.0 for a static video."""
+    f = _check(frames)
+    return mae_score(f[1:], f[:-1])
 
 
 # --- subject_consistency / background_consistency --------------------------------------------

@@ -37,6 +37,13 @@ MAX_SIDE = 512  # imaging_quality.py transform(): the 512 px bound
 MODES = ("longer", "shorter", "shorter_centercrop", "None")  # imaging_quality_preprocessing_mode
 
 
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"imaging_quality_preprocessing_mode must be one of {MODES}, "
+                         f"not {mode!r}")
+    return mode
+
+
 def preprocess(frames, mode: str = "longer"):
     """(T, H, W, 3) uint8 -> (T, 3, H', W') uint8: VBench's ``transform`` before its / 255
     (kept uint8 until scoring; the division is exact either way)."""
@@ -44,9 +51,7 @@ def preprocess(frames, mode: str = "longer"):
     import torch
     import torchvision.transforms.functional as TF
 
-    if mode not in MODES:
-        raise ValueError(f"imaging_quality_preprocessing_mode must be one of {MODES}, "
-                         f"not {mode!r}")
+    check_mode(mode)
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     h, w = x.shape[-2:]
     side = {"longer": max(h, w), "None": 0}.get(mode, min(h, w))
@@ -241,5 +246,5 @@ def load_musiq(state: dict):
     return model.eval()
 
 
-__all__ = ["build_musiq", "hashed_positions", "load_musiq", "multiscale_tokens", "preprocess",
-           "same_pad"]
+__all__ = ["build_musiq", "check_mode", "hashed_positions", "load_musiq", "multiscale_tokens",
+           "preprocess", "same_pad"]
