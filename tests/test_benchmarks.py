@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from evalsuite.registry import BENCHMARKS
 from evalsuite.runner import RunConfig, execute, swap_for
 from evalsuite.types import FrameSpec, ItemError, Label, Verdict
 
-SHARED = "/work/shared/data"
+SHARED = str(Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 # --- tiny judges ------------------------------------------------------------------------------

@@ -16,8 +16,6 @@ from evalsuite.policies.t2i_compbench import (T2ICompBench, blip_vqa_score,
                                               yes_probability)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "t2i-compbench"
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared/data/t2i-compbench")
 
 
 def test_yes_probability_by_hand():
