@@ -104,26 +104,30 @@ def test_reported_cases(raw, options, letter):
 
 
 def test_prompt_is_vlmevalkit_build_prompt(fx, tmp_path):
-    """Fixture rows and generated rows (hint or none, 2-5 options, numeric-looking options),
-    each read from a TSV the way VLMEvalKit reads it."""
+    """Fixture rows and generated rows (hint or none, 2-5 options, numeric-looking options,
+    Chinese text), each read from a TSV the way VLMEvalKit reads it: the dataset's prompt and
+    the Qwen2-VL wrapper's."""
     rng = random.Random(1)
     rows = []
     for i in range(60):
         opts = gen_options(rng)
         rows.append({"index": i, "question": rng.choice(["What is it?", "Which one?\nPick.",
                                                           "12", "问题?"]),
-                     "hint": rng.choice([float("nan"), "A hint.", "Two\nlines", "0"]),
+                     "hint": rng.choice([float("nan"), "A hint.", "Two\nlines", "0", "提示 "]),
                      **{c: opts.get(c, float("nan")) for c in LETTERS},
                      "answer": "A", "category": "c", "l2-category": "l", "image": "x" * 80})
     path = tmp_path / "gen.tsv"
     pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
     for tsv in (path, fx("mmbench") / "MMBench_DEV_EN.tsv"):
         lines = pd.read_csv(tsv, sep="\t").to_dict("records")
-        expect = {str(r["index"]): ref.dataset_build_prompt(pd.Series(r)) for r in lines}
-        items = [x for x in MMBench().load_items(str(tsv), None) if isinstance(x, McqItem)]
-        assert len(items) >= len(lines) - 1
-        for it in items:
-            assert it.prompt == expect[it.item_id]
+        for style, build in (("dataset", ref.dataset_build_prompt),
+                             ("qwen2_vl", ref.qwen2_vl_build_mcq_prompt)):
+            expect = {str(r["index"]): build(pd.Series(r)) for r in lines}
+            items = [x for x in MMBench(prompt=style).load_items(str(tsv), None)
+                     if isinstance(x, McqItem)]
+            assert len(items) >= len(lines) - 1
+            for it in items:
+                assert it.prompt == expect[it.item_id]
 
 
 # --- CircularEval ------------------------------------------------------------------------------
@@ -333,10 +337,8 @@ def _cli(args):
 
 def test_mmbench_end_to_end_circular(fx, vlm_b, tmp_path):
     """Every answer is 'B'. Fixture questions (answer of the main row, copies): q0 A x4,
-    q1 B x2, q2 C x3, q3 B x4, and the bad row 99 (answer D with 2 options), a main row
-    that failed to load: a question, wrong. Vanilla (rows index <= 1e6: the 5 main rows and
-    copy 1000000 of q0, whose answer is B after one rotation... see below) and circular by
-    hand."""
+    q1 B x2, q2 C x3, q3 B x4, and the bad row 99 (answer D with 2 options): a main row
+    that failed to load, so a question, wrong. Circular and vanilla by hand below."""
     args = ["--policy", "qwen2.5-vl", "--model-path", str(vlm_b), "--bench", "mmbench",
             "--data-path", str(fx("mmbench") / "MMBench_DEV_EN.tsv"), "--out", str(tmp_path),
             "--run-name", "mmb", "-B", "3", "--max-error-rate", "0.2"]

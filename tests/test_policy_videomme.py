@@ -39,7 +39,7 @@ def gen_answer(rng: random.Random, options: list[str]) -> str:
         f"{x}{y}", f"\"{x}\"", f"'{x}'", f"{x}!", f"{x}?", f"{x},", f"The correct option is "
         f"{x}, not {y}.", f"{filler}: {x}", f"Daily", f"CD", f"{x}\n\n{filler}",
         f"<think>{y}</think>{x}", f"Probably {x}. Not sure", f"Probably {x}: maybe",
-        f"Probably {x}) maybe"])
+        f"Probably {x}) maybe", f"Not {y} but {x},", f"Not {y} but {x}!?"])
 
 
 def gen_doc(rng: random.Random, i: int) -> dict:

@@ -10,7 +10,11 @@ is the index of the row whose image it reuses (``vlmeval/dataset/image_base.py``
 Prompt (``vlmeval/dataset/image_mcq.py``, ``ImageMCQDataset.build_prompt``), the image first,
 then ``Hint: {hint}\\n`` (when there is one), ``Question: {question}\\n``, ``Options:\\n``,
 one ``{letter}. {text}\\n`` per option (every non-empty column A-Z), and
-``Please select the correct answer from the options above. \\n``.
+``Please select the correct answer from the options above. \\n``. ``--bench-option
+prompt=qwen2_vl`` is the prompt VLMEvalKit's Qwen2-VL / Qwen2.5-VL wrapper builds instead
+(``vlmeval/vlm/qwen2_vl/prompt.py``: the same text, ``Please select the correct answer from
+the options above.`` or ``请直接回答选项字母。`` when the text has Chinese, stripped), the
+prompt behind VLMEvalKit's numbers for those models.
 
 Answers (``vlmeval/dataset/utils/multiple_choice.py``): the prediction as VLMEvalKit reads it
 back from its prediction file (pandas reads an empty cell or a missing-value word such as
@@ -37,12 +41,14 @@ split, unrounded. ``vanilla_accuracy`` is VLMEvalKit's ``PRINT_VANILLA`` ``vanil
 (rows with ``index <= 1e6``, each scored alone).
 
 ``--data-path``: the TSV file, or a folder holding ``MMBench_DEV_EN.tsv`` /
-``MMBench_TEST_EN.tsv``. Without it the TSV is downloaded (clear error when offline).
+``MMBench_TEST_EN.tsv``. Without it the TSV is downloaded from VLMEvalKit's address and
+checked against VLMEvalKit's MD5 (clear error when offline).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import random
 import string
@@ -58,7 +64,12 @@ from evalsuite.types import ItemError, MediaRef, ParseStatus
 REFERENCE = "open-compass/VLMEvalKit@e8e78f05f3080fe28154f2130321f17951c3be94"
 URL = "https://opencompass.openxlab.space/utils/benchmarks/MMBench/{file}"
 FILES = {"dev": "MMBench_DEV_EN.tsv", "test": "MMBench_TEST_EN.tsv"}
+MD5 = {"MMBench_DEV_EN.tsv": "b6caf1133a01c6bb705cf753bb527ed8",  # VLMEvalKit DATASET_MD5
+       "MMBench_TEST_EN.tsv": "6939fadb0ce626fefc0bdc9c64efc528"}
 INSTRUCTION = "Please select the correct answer from the options above. \n"
+QWEN2_VL_EN = "Please select the correct answer from the options above."
+QWEN2_VL_CN = "请直接回答选项字母。"
+PROMPT_STYLES = ("dataset", "qwen2_vl")
 CIRCULAR = int(1e6)
 L2_ABBREVIATIONS = {
     "coarse_perception": "CP", "finegrained_perception (instance-level)": "FP-S",
@@ -74,14 +85,24 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def build_prompt(question: Any, hint: Any, options: dict[str, Any]) -> str:
-    """``ImageMCQDataset.build_prompt``'s text."""
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def build_prompt(question: Any, hint: Any, options: dict[str, Any],
+                 style: str = "dataset") -> str:
+    """``ImageMCQDataset.build_prompt``'s text; ``style="qwen2_vl"``: the MCQ prompt
+    VLMEvalKit's Qwen2-VL / Qwen2.5-VL wrapper builds instead (``vlmeval/vlm/qwen2_vl/
+    prompt.py`` ``_build_mcq_prompt``: the same, with its own instruction, stripped)."""
     prompt = "" if _missing(hint) else f"Hint: {hint}\n"
     prompt += f"Question: {question}\n"
     if options:
         prompt += "Options:\n" + "".join(f"{k}. {v}\n" for k, v in options.items())
-        prompt += INSTRUCTION
-    return prompt
+        if style == "dataset":
+            prompt += INSTRUCTION
+        else:
+            prompt += QWEN2_VL_CN if _has_cjk(prompt) else QWEN2_VL_EN
+    return prompt if style == "dataset" else prompt.rstrip()
 
 
 def as_read_back(prediction: str | None) -> str:
@@ -105,7 +126,7 @@ def extractor_prompt(question: str, options: dict[str, Any], prediction: str) ->
     characters) with ``build_option_str``."""
     option_str = "There are several options: \n" + "".join(
         f"{c}. {v}\n" for c, v in options.items() if not _missing(v))
-    if any("\u4e00" <= ch <= "\u9fff" for ch in question):
+    if _has_cjk(question):
         tmpl = ("你是一个帮助我匹配答案与单选题中多个选项的 AI 助手。"
                 "你会被提供：一个问题，多个选项，一个答案。你的任务是找到与答案意义最相近的选项。"
                 "如果所有选项的意义都与答案显著不同，则输出 Z。"
@@ -218,11 +239,17 @@ class MMBench(PolicyBenchmark):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._rows: dict[int, RowInfo] = {}
+        self.prompt_style = str(options.get("prompt", "dataset"))
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt must be one of {PROMPT_STYLES}, got {self.prompt_style!r}")
         self.extractor: AnswerExtractor | None = None
         kind = options.get("extractor")
         if kind not in (None, "", "none", "openai"):
             raise ValueError(f"extractor must be openai (or none), got {kind!r}")
         if kind == "openai":
+            for need in ("extractor_model", "extractor_base_url"):
+                if not options.get(need):
+                    raise ValueError(f"extractor=openai needs --bench-option {need}=...")
             sub = {k[len("extractor_"):]: v for k, v in options.items()
                    if k.startswith("extractor_") and k != "extractor_random"}
             self.extractor = AnswerExtractor(
@@ -251,7 +278,12 @@ class MMBench(PolicyBenchmark):
             except OSError as e:
                 raise ConnectionError(f"cannot download {url} ({e}); download it yourself "
                                       "and pass --data-path <file.tsv>") from e
-            dest.with_suffix(".part").replace(dest)
+            part = dest.with_suffix(".part")
+            digest = hashlib.md5(part.read_bytes()).hexdigest()
+            if fname in MD5 and digest != MD5[fname]:
+                part.unlink()
+                raise ValueError(f"{url}: md5 {digest}, expected {MD5[fname]} (VLMEvalKit's)")
+            part.replace(dest)
         return dest
 
     def load_items(self, data_path: str | None, split: str | None
@@ -305,7 +337,8 @@ class MMBench(PolicyBenchmark):
                     options={k: str(v) for k, v in options.items()}, answer=ans,
                     media=(MediaRef(kind="image", data=data),), hint=text("hint"),
                     category=text("category"), group=str(idx % CIRCULAR),
-                    prompt=build_prompt(r["question"], r.get("hint"), options), meta=meta))
+                    prompt=build_prompt(r["question"], r.get("hint"), options, self.prompt_style),
+                    meta=meta))
             except (ValueError, TypeError, KeyError) as e:
                 out.append(ItemError(iid, str(e), {"index": idx}))
         return out

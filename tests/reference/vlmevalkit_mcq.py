@@ -8,8 +8,9 @@ Source: github.com/open-compass/VLMEvalKit @ e8e78f05f3080fe28154f2130321f17951c
     build_prompt_cn, build_choices, prefetch_answer, extract_answer_from_item,
     prefetch_circular_group, eval_circular_group (verbatim), mcq_circular_eval (adapted: no
     result / temporary files, groups evaluated in a loop instead of track_progress_rich)
-  - vlmeval/dataset/image_mcq.py: ImageMCQDataset.build_prompt (its text part, as a function
-    of the row)
+  - vlmeval/dataset/image_mcq.py: ImageMCQDataset.build_prompt, and
+    vlmeval/vlm/qwen2_vl/prompt.py: Qwen2VLPromptMixin._build_mcq_prompt (their text part, as
+    functions of the row)
 License: Apache-2.0 (VLMEvalKit).
 """
 # ruff: noqa
@@ -133,6 +134,27 @@ def dataset_build_prompt(line):
     if len(options):
         prompt += options_prompt
         prompt += 'Please select the correct answer from the options above. \n'
+    return prompt
+
+
+def qwen2_vl_build_mcq_prompt(line):
+    """Qwen2VLPromptMixin._build_mcq_prompt's text."""
+    MCQ_CN_PROMPT = '请直接回答选项字母。'
+    MCQ_EN_PROMPT = 'Please select the correct answer from the options above.'
+    question = line['question']
+    options = {cand: line[cand] for cand in string.ascii_uppercase if cand in line and not pd.isna(line[cand])}
+    options_prompt = 'Options:\n'
+    for key, item in options.items():
+        options_prompt += f'{key}. {item}\n'
+    hint = line['hint'] if ('hint' in line and not pd.isna(line['hint'])) else None
+    prompt = ''
+    if hint is not None:
+        prompt += f'Hint: {hint}\n'
+    prompt += f'Question: {question}\n'
+    if len(options):
+        prompt += options_prompt
+        prompt += MCQ_CN_PROMPT if cn_string(prompt) else MCQ_EN_PROMPT
+    prompt = prompt.rstrip()
     return prompt
 
 
