@@ -1,0 +1,1 @@
+"""Test-only extracts of the reference scorers (provenance in each module)."""
