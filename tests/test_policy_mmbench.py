@@ -71,8 +71,10 @@ def test_mmbench_end_to_end_circular(fx, vlm_b, tmp_path):
     assert res["policy"]["policy"] == "qwen2.5-vl" and "judge" not in res
     assert res["benchmark"]["benchmark"] == "mmbench"
     m = res["metrics"]
-    assert m["vanilla_accuracy"] == {"value": 0.5, "n": 4}
-    assert m["circular_accuracy"] == {"value": 0.0, "n": 4}
+    # 95% bootstrap CIs over the 4 questions: a resample is all-wrong (or all-right) with
+    # probability 1/2**4 = 6.25% > 2.5%, so the vanilla CI is [0, 1]; circular is 0 always.
+    assert m["vanilla_accuracy"] == {"value": 0.5, "n": 4, "ci95": [0.0, 1.0]}
+    assert m["circular_accuracy"] == {"value": 0.0, "n": 4, "ci95": [0.0, 0.0]}
     assert m["unparsed_rate"]["value"] == 0.0
     assert res["counts"] == {"items": 14, "units": 14, "answered": 13, "errors": 1,
                              "unparsed": 0}

@@ -159,34 +159,35 @@ class MMBench(PolicyBenchmark):
     def metrics(self, items: list[McqItem], records: dict) -> dict[str, Any]:
         """CircularEval + vanilla accuracy, per category and l2-category."""
         correct: dict[int, bool] = {}
-        unparsed = answered = 0
+        unparsed: dict[str, bool] = {}  # answered item -> its answer was unparsed
         for it in items:
             rec = records.get(("answer", it.item_id))
             ok = False
             if rec is not None and rec.error is None and rec.score is not None:
-                answered += 1
-                if rec.score.status == ParseStatus.UNPARSED:
-                    unparsed += 1
+                unparsed[it.item_id] = rec.score.status == ParseStatus.UNPARSED
                 ok = rec.score.extras.get("letter") == it.answer
             correct[int(it.item_id)] = ok
         circ = circular_eval(correct)
         by_idx = {int(it.item_id): it for it in items}
         main = [i for i in correct if i < CIRCULAR]
+        answered = len(unparsed)
         out: dict[str, Any] = {"metrics": {
             "circular_accuracy": metric(sum(circ.values()) / len(circ) if circ else None,
-                                        len(circ)),
+                                        len(circ), per_item={str(b): h for b, h in circ.items()}),
             "vanilla_accuracy": metric(sum(correct[i] for i in main) / len(main) if main
-                                       else None, len(main)),
-            "unparsed_rate": metric(unparsed / answered if answered else None, answered),
+                                       else None, len(main),
+                                       per_item={str(i): correct[i] for i in main}),
+            "unparsed_rate": metric(sum(unparsed.values()) / answered if answered else None,
+                                    answered, per_item=unparsed),
         }, "breakdown": {}}
         for key, get in (("category", lambda it: it.category),
                          ("l2-category", lambda it: it.meta.get("l2-category"))):
-            groups: dict[str, list[bool]] = defaultdict(list)
+            groups: dict[str, dict[str, bool]] = defaultdict(dict)
             for base, hit in circ.items():
-                groups[str(get(by_idx[base]))].append(hit)
+                groups[str(get(by_idx[base]))][str(base)] = hit
             for g, hits in sorted(groups.items()):
                 out["breakdown"][f"{key}:{g}"] = {"circular_accuracy": metric(
-                    sum(hits) / len(hits), len(hits))}
+                    sum(hits.values()) / len(hits), len(hits), per_item=hits)}
         out["circular"] = {"questions": len(circ), "rows": len(correct),
                            "copies_per_question": _copies(circ, correct)}
         return out

@@ -114,26 +114,25 @@ class VideoMME(PolicyBenchmark):
         return out
 
     def metrics(self, items: list[McqItem], records: dict) -> dict[str, Any]:
-        hits: dict[str, list[bool]] = defaultdict(list)
-        domains: dict[str, list[bool]] = defaultdict(list)
-        answered = unparsed = 0
+        hits: dict[str, dict[str, bool]] = defaultdict(dict)  # group -> item id -> right
+        domains: dict[str, dict[str, bool]] = defaultdict(dict)
+        unparsed: dict[str, bool] = {}  # answered item -> its answer was unparsed
         for it in items:
             rec = records.get(("answer", it.item_id))
             ok = False
             if rec is not None and rec.error is None and rec.score is not None:
-                answered += 1
-                unparsed += rec.score.status == ParseStatus.UNPARSED
+                unparsed[it.item_id] = rec.score.status == ParseStatus.UNPARSED
                 ok = rec.score.extras.get("letter") == it.answer
-            hits["all"].append(ok)
-            hits[it.category or "-"].append(ok)
-            domains[str(it.meta.get("domain"))].append(ok)
+            hits["all"][it.item_id] = ok
+            hits[it.category or "-"][it.item_id] = ok
+            domains[str(it.meta.get("domain"))][it.item_id] = ok
 
         def acc(v):
-            return metric(sum(v) / len(v) if v else None, len(v))
+            return metric(sum(v.values()) / len(v) if v else None, len(v), per_item=v)
 
         m = {"accuracy": acc(hits["all"])}
         for d in DURATIONS:
-            m[f"accuracy_{d}"] = acc(hits.get(d, []))
-        m["unparsed_rate"] = metric(unparsed / answered if answered else None, answered)
+            m[f"accuracy_{d}"] = acc(hits.get(d, {}))
+        m["unparsed_rate"] = acc(unparsed)
         return {"metrics": m, "breakdown": {f"domain:{k}": {"accuracy": acc(v)}
                                             for k, v in sorted(domains.items())}}
