@@ -86,7 +86,7 @@ def test_failing_cell_is_recorded_and_the_others_run(fx, tmp_path):
 
 def test_command_line_grid_and_leaderboard(fx, tmp_path):
     root = fx("genai-bench").parent
-    fx("hpsv2")
+    fx("hpsv2"), fx("pickscore")
     r = runner.invoke(app, ["sweep", "--judge", "pickscore", "--judge", "hpsv2", "--bench",
                             "genai-bench", "--data-root", str(root), "--model-root", str(root),
                             "--limit", "4", "--out", str(tmp_path / "runs"), "--no-progress"])
