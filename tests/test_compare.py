@@ -290,3 +290,60 @@ def test_judge_compare_per_category_by_hand(tmp_path):
     assert cats["hallucination"]["ci95"] == [0.0, 0.0]
     m = data["metrics"]["macro_accuracy"]  # (1/2 + 1 + 1/2) / 3 -> (1/2 + 1 + 1) / 3
     assert m["delta"] == pytest.approx(100 / 6) and m["categories"] == {}
+
+
+# --- judge runs: --save-inputs ---------------------------------------------------------------
+
+def test_judge_samples_keep_the_request_with_save_inputs(fx, tmp_path):
+    """A score head records the prompt and both images (the fixture parquet's own cells,
+    read here with pyarrow); a generative judge records the chat messages exactly as its
+    prepare_pair - the path the runner feeds the model - builds them for the pair in the
+    presented (swapped or not) order, plus its decoding settings."""
+    import hashlib as H
+
+    import pyarrow.parquet as pq
+
+    data = fx("genai-bench")
+    table = pq.read_table(sorted((data / "image_generation").glob("test-*.parquet"))[0])
+    rows = table.slice(0, 3).to_pylist()
+    base = ["run", "--bench", "genai-bench", "--data-path", str(data), "--limit", "3",
+            "--max-error-rate", "1", "--device", "cpu", "--out", str(tmp_path),
+            "--no-progress", "--save-inputs"]
+    r = runner.invoke(app, [*base, "--judge", "pickscore", "--model-path", str(fx("pickscore")),
+                            "--run-name", "pick"])
+    assert r.exit_code == 0, r.output
+    samples = _rows(tmp_path / "pick")
+    for row, s in zip(rows, samples):
+        for side, col in (("A", "left_image"), ("B", "right_image")):
+            inp = s["input"][side]
+            assert inp["prompt"] == row["prompt"] and inp["settings"] == {}
+            cell = row[col]
+            want = ({"kind": "image", "sha1": H.sha1(cell["bytes"]).hexdigest()}
+                    if cell.get("bytes") else {"kind": "image", "path": cell["path"]})
+            assert inp["media"] == [want]
+    plain = runner.invoke(app, [*base[:-1], "--judge", "pickscore", "--model-path",
+                                str(fx("pickscore")), "--run-name", "plain"])
+    assert plain.exit_code == 0 and all("input" not in s for s in _rows(tmp_path / "plain"))
+
+    qwen = fx("unifiedreward-qwen")
+    r = runner.invoke(app, [*base, "--judge", "unifiedreward", "--model-path", str(qwen),
+                            "--option", "max_new_tokens=4", "--run-name", "ur"])
+    assert r.exit_code == 0, r.output
+    from evalsuite.benchmarks.genai_bench import GenAIBench
+    from evalsuite.registry import JUDGES
+    judge = JUDGES.create("unifiedreward", model_path=str(qwen), max_new_tokens=4)
+    judge.load()  # the processor renders the chat template in prepare_pair
+    items = {it.item_id: it for it in GenAIBench().load(str(data), "test")}
+    for s in _rows(tmp_path / "ur"):
+        if s.get("status") == "error":
+            continue
+        it = items[s["item_id"]]
+        shown = it.swapped() if s["input"]["swapped"] else it
+        assert s["input"]["swapped"] == s["swapped"]
+        prepared = judge.prepare_pair(shown)
+        text = [p["text"] for p in prepared.messages[0]["content"] if p["type"] == "text"]
+        got = [p for p in s["input"]["messages"][0]["content"]]
+        assert [p["text"] for p in got if p["type"] == "text"] == text
+        assert sum(p["type"] == "image" for p in got) == len(prepared.images) == 2
+        assert s["input"]["settings"]["max_new_tokens"] == prepared.max_new_tokens == 4
+        assert s["input"]["settings"]["decoding"] == "greedy"
