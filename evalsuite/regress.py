@@ -256,7 +256,8 @@ class MetricResult:
         s = (f"{verdict} {self.metric}: {self.baseline:.1f} -> {self.candidate:.1f} "
              f"(diff {self.diff:+.2f} pp, 95% CI [{self.lo:+.2f}, {self.hi:+.2f}], n={self.n})")
         if self.failed:
-            s += f": drop beyond {max_drop:g} pp and the CI excludes 0"
+            s += (f": {'rise' if self.metric in LOWER_IS_BETTER else 'drop'} beyond "
+                  f"{max_drop:g} pp and the CI excludes 0")
         elif self.note:
             s += f": {self.note}"
         return s

@@ -2,6 +2,8 @@
 
 ``results.json`` is a pure function of the run's configuration and records (no timestamps,
 no timings: those go to ``run.json``), so a resumed run produces a byte-identical file.
+With ``--save-inputs`` each sample also records the request behind its verdict
+(:func:`judge_input`): messages, media identities and decoding settings.
 """
 
 from __future__ import annotations

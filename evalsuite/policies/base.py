@@ -9,6 +9,11 @@ Two kinds of policy benchmark:
   (prompts); a generative policy makes ``samples_per_prompt`` images/videos per prompt, each
   with its own seed; the benchmark's scorer (its own evaluation models) scores every sample.
 
+Every benchmark's ``metrics`` builds its numbers with :func:`metric`, passing each metric's
+per-item values (``per_item``); the runner then adds a seeded, vectorised percentile-bootstrap
+95% CI to each (:func:`add_cis`) and writes the per-item values to ``samples.jsonl``, where
+``evalsuite regress`` / ``compare`` pair two runs item by item.
+
 Policies follow the judge plugins' conventions: lazy imports, ``load()`` once,
 ``prepare_*`` may raise (that item's recorded error), ``*_batch`` may raise (the runner
 retries one by one).

@@ -373,14 +373,14 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
             results[k] = v
     results["errors_sample"] = [{"item_id": i, "error": e} for i, e in sorted(errors.items())[:20]]
     _write_json(run_dir / "results.json", results)
-    values = unit_values(m["metrics"])
+    values = samples_values(m["metrics"])
     settings = policy.info()["options"] if cfg.save_inputs else None
     _write_samples(run_dir / "samples.jsonl", cfg, bench, items, bad, records, errors, values,
                    settings)
     return results
 
 
-def unit_values(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def samples_values(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """unit id -> {metric: its value, or [numerator, denominator] for a pooled ratio}: what
     ``regress`` / ``compare`` pair item by item."""
     out: dict[str, dict[str, Any]] = {}
