@@ -28,7 +28,6 @@ same commit to runs: ``--bench-option revision=<commit>``).
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
@@ -223,7 +222,7 @@ def http_download(url: str, dest: Path, retries: int = 3, timeout: float = 60.0,
     return digest
 
 
-# --- the manifest ----------------------------------------------------------------------------------
+# --- the manifest ---------------------------------------------------------------------------------
 
 def _files(root: Path) -> list[Path]:
     skip = {MANIFEST}
@@ -247,7 +246,7 @@ def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(root / MANIFEST)
 
 
-# --- preparing one benchmark ------------------------------------------------------------------------
+# --- preparing one benchmark ----------------------------------------------------------------------
 
 @dataclass
 class Outcome:
@@ -439,8 +438,7 @@ def prepare_cmd(
       evalsuite prepare --bench vlrewardbench --out data
       evalsuite run --judge unifiedreward --bench vlrewardbench --data-path data/vlrewardbench
 
-    Pin a dataset commit (look it up with
-    `python -c "import huggingface_hub as h; print(h.HfApi().dataset_info('MMInstruction/VL-RewardBench').sha)"`):
+    Pin a dataset commit, looked up with huggingface_hub.HfApi().dataset_info(<hub id>).sha:
 
       evalsuite prepare --bench vlrewardbench --revision <40-hex commit>
     """
