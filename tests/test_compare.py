@@ -157,6 +157,7 @@ def test_policy_samples_keep_per_item_values_and_inputs(mmbench_runs):
         assert r["input"]["prompt"].endswith("Answer with the option's letter from the given "
                                              "choices directly.")
         assert r["input"]["media"][0]["kind"] == "image"
+        assert r["settings"]["policy"] == "qwen2.5-vl" and r["settings"]["dtype"] == "float32"
         assert len(r["input"]["media"][0]["sha1"]) == 40
     res = json.loads((mmbench_runs["B"] / "results.json").read_text())
     assert res["metrics"]["vanilla_accuracy"]["ci95"] == [0.0, 1.0]

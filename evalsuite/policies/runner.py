@@ -374,7 +374,7 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
     results["errors_sample"] = [{"item_id": i, "error": e} for i, e in sorted(errors.items())[:20]]
     _write_json(run_dir / "results.json", results)
     values = samples_values(m["metrics"])
-    settings = policy.info()["options"] if cfg.save_inputs else None
+    settings = policy.info() if cfg.save_inputs else None  # model, dtype, device, options
     _write_samples(run_dir / "samples.jsonl", cfg, bench, items, bad, records, errors, values,
                    settings)
     return results
