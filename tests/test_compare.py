@@ -1,9 +1,8 @@
 """Policy metric CIs, the paired comparison of two policy runs and `evalsuite compare`.
 
 Oracles: brute-force bootstrap loops (one resample at a time, the same seeded draws) for the
-vectorised CIs; hand-computed values and bootstrap distributions on tiny inputs; the
-scripted fixture VLM (always "A" / always "B") on the MMBench fixture, whose answers are
-known row by row.
+vectorised CIs; hand-computed values and bootstrap distributions on tiny inputs; a policy
+that always answers "A" (or "B") on the MMBench fixture, whose answers are known row by row.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 
 from evalsuite import metrics as M
 from evalsuite.cli import app
-from evalsuite.policies.base import Metric, add_cis, metric, ratio_ci, units_arrays
+from evalsuite.policies.base import Metric, Policy, add_cis, metric, ratio_ci, units_arrays
 from evalsuite.regress import load_run, paired_ratio_diff
 
 runner = CliRunner()
@@ -123,21 +122,39 @@ def test_paired_diff_by_hand():
 
 # --- policy runs end to end ------------------------------------------------------------------
 
+class LetterPolicy(Policy):
+    """Answers every question with one letter: the policy runner's path (prepare, batched
+    answers, letter extraction, metrics, samples) without a network in the way."""
+
+    name = "letter"
+    task = "mcq"
+    requires = ()
+
+    def __init__(self, letter: str):
+        super().__init__(device="cpu", letter=letter)
+        self.letter = letter
+
+    def prepare_mcq(self, item):
+        return item
+
+    def answer_batch(self, prepared):
+        return [self.letter] * len(prepared)
+
+
 @pytest.fixture(scope="module")
 def mmbench_runs(fx, tmp_path_factory):
-    """The MMBench fixture answered by a VLM scripted to say 'A' and one scripted to say 'B'."""
-    from evalsuite.fixtures.qwen_vl import build_qwen_vl
+    """The MMBench fixture answered 'A' throughout and 'B' throughout."""
+    from evalsuite.policies.runner import PolicyRunConfig, execute_policy
 
     root = tmp_path_factory.mktemp("cmp")
     runs = {}
     for letter in "AB":
-        vlm = build_qwen_vl(root / f"qwen-{letter}", scripted_reply=letter)
-        r = runner.invoke(app, ["eval-policy", "--no-progress", "--policy", "qwen2.5-vl",
-                                "--model-path", str(vlm), "--bench", "mmbench", "--data-path",
-                                str(fx("mmbench") / "MMBench_DEV_EN.tsv"), "--out", str(root),
-                                "--run-name", letter, "--max-error-rate", "0.2",
-                                "--save-inputs"])
-        assert r.exit_code == 0, r.output
+        cfg = PolicyRunConfig(policy="letter", bench="mmbench",
+                              data_path=str(fx("mmbench") / "MMBench_DEV_EN.tsv"),
+                              out_dir=str(root), run_name=letter, max_error_rate=0.2,
+                              policy_options={"letter": letter}, progress=False,
+                              save_inputs=True)
+        assert not execute_policy(cfg, policy=LetterPolicy(letter)).failed
         runs[letter] = root / letter
     return runs
 
@@ -157,7 +174,7 @@ def test_policy_samples_keep_per_item_values_and_inputs(mmbench_runs):
         assert r["input"]["prompt"].endswith("Answer with the option's letter from the given "
                                              "choices directly.")
         assert r["input"]["media"][0]["kind"] == "image"
-        assert r["settings"]["policy"] == "qwen2.5-vl" and r["settings"]["dtype"] == "float32"
+        assert r["settings"]["policy"] == "letter" and r["settings"]["options"] == {"letter": "B"}
         assert len(r["input"]["media"][0]["sha1"]) == 40
     res = json.loads((mmbench_runs["B"] / "results.json").read_text())
     assert res["metrics"]["vanilla_accuracy"]["ci95"] == [0.0, 1.0]
