@@ -28,6 +28,20 @@ Decision rule, per metric (d = candidate - baseline in percentage points, [lo, h
 i.e. the observed drop is larger than the tolerance *and* the CI rules out "no drop". A drop
 inside the tolerance never fails; a larger drop that the CI cannot tell from noise (a small
 subset) passes with a warning. The gate fails (exit 1) when any gated metric fails.
+
+The gate never passes vacuously: when no metric could be compared (every one undefined in
+both runs, or no metric with per-item values) :func:`gate` raises :class:`NothingCompared`
+(exit 2, with the reason).
+
+Policy runs (``results.json`` with ``policy``): every metric with per-item values in
+``samples.jsonl`` (``values``: unit id -> value, or [numerator, denominator] for a pooled
+ratio; see :class:`evalsuite.policies.base.Metric`) is compared on the units both runs have,
+with the same paired bootstrap (the same resampled units for both runs; the statistic is
+``sum(num) / sum(den)`` of each run on the resample). Points are 100 x the metric (accuracy in
+percentage points; scores such as CLIPScore on the same 0-100 scale). Both runs must cover
+the same items of the same benchmark (same ids and, for multiple choice, the same answers).
+Diagnostics (``unparsed_rate``, ``videos_decodable``) are not gated unless named with
+``--metric``; ``unparsed_rate`` is lower-is-better (a rise beyond the tolerance fails).
 """
 
 from __future__ import annotations
@@ -54,6 +68,10 @@ VLR_CATEGORIES = ("general", "hallucination", "reasoning")
 
 class Mismatch(ValueError):
     """The two runs are not comparable (exit 2)."""
+
+
+class NothingCompared(Mismatch):
+    """No metric could be compared: the gate would pass without having checked anything."""
 
 
 @dataclass
@@ -238,7 +256,8 @@ class MetricResult:
         s = (f"{verdict} {self.metric}: {self.baseline:.1f} -> {self.candidate:.1f} "
              f"(diff {self.diff:+.2f} pp, 95% CI [{self.lo:+.2f}, {self.hi:+.2f}], n={self.n})")
         if self.failed:
-            s += f": drop beyond {max_drop:g} pp and the CI excludes 0"
+            s += (f": {'rise' if self.metric in LOWER_IS_BETTER else 'drop'} beyond "
+                  f"{max_drop:g} pp and the CI excludes 0")
         elif self.note:
             s += f": {self.note}"
         return s
@@ -314,12 +333,21 @@ def _resampled_diff(fn, c: Items, b: Items, boot: np.ndarray, alpha: float
 
 
 def _who(run: Run) -> str:
-    j = run.results.get("judge", {})
-    return f"`{j.get('judge')}` (`{j.get('model_path') or j.get('model')}`) from `{run.path}`"
+    kind = "policy" if is_policy_run(run) else "judge"
+    j = run.results.get(kind, {})
+    return f"`{j.get(kind)}` (`{j.get('model_path') or j.get('model')}`) from `{run.path}`"
 
 
 def _n_errors(run: Run) -> int:
+    if is_policy_run(run):
+        return sum(1 for s in run.samples if s.get("error"))
     return sum(1 for s in run.samples if s.get("label") is not None and s.get("status") == "error")
+
+
+def _n_items(run: Run) -> int:
+    if is_policy_run(run):
+        return len(run.samples)
+    return len([x for x in run.samples if x.get("label") is not None])
 
 
 def report_markdown(cand: Run, base: Run, results: list[MetricResult], max_drop: float,
@@ -333,8 +361,9 @@ def report_markdown(cand: Run, base: Run, results: list[MetricResult], max_drop:
              f"- baseline: {_who(base)}",
              f"- rule: a metric fails when candidate - baseline < -{max_drop:g} points and the "
              f"upper end of its 95% paired-bootstrap CI ({n_boot} resamples over items) is "
-             "below 0; failed items count as wrong",
-             f"- items: {len([x for x in base.samples if x.get('label') is not None])} labelled; "
+             "below 0; " + ("compared on the units both runs scored" if is_policy_run(base)
+                            else "failed items count as wrong"),
+             f"- items: {_n_items(base)} {'' if is_policy_run(base) else 'labelled'}; "
              f"failed (counted wrong): candidate {_n_errors(cand)}, baseline {_n_errors(base)}",
              "",
              "| metric | baseline | candidate | diff (pp) | 95% CI | n | verdict |",
@@ -348,3 +377,214 @@ def report_markdown(cand: Run, base: Run, results: list[MetricResult], max_drop:
         lines += ["", *notes]
     lines.append("")
     return "\n".join(lines)
+
+
+# --- policy runs -------------------------------------------------------------------------------
+
+LOWER_IS_BETTER = frozenset({"unparsed_rate"})
+DIAGNOSTIC = frozenset({"unparsed_rate", "videos_decodable"})  # not gated unless asked
+
+
+def is_policy_run(run: Run) -> bool:
+    return "policy" in run.results
+
+
+def unit_values(run: Run) -> dict[str, dict[str, tuple[float, float]]]:
+    """metric -> unit id -> (numerator, denominator), from samples.jsonl ``values``."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for row in run.samples:
+        for name, v in (row.get("values") or {}).items():
+            num, den = (v[0], v[1]) if isinstance(v, list) else (v, 1.0)
+            out.setdefault(name, {})[row["item_id"]] = (float(num), float(den))
+    return out
+
+
+def check_comparable_policy(cand: Run, base: Run) -> None:
+    """Raise Mismatch unless both policy runs cover the same items of the same benchmark."""
+    problems = []
+    for key in ("benchmark", "config", "split", "revision", "hub_id"):
+        a, b = cand.bench.get(key), base.bench.get(key)
+        if a != b:
+            problems.append(f"benchmark {key}: candidate {a!r} vs baseline {b!r}")
+    # Where the data and scorer weights live does not change the items; anything else does.
+    local = {"media_root", "video_dir", "scorer_path"}
+    ao = {k: v for k, v in (cand.bench.get("options") or {}).items() if k not in local}
+    bo = {k: v for k, v in (base.bench.get("options") or {}).items() if k not in local}
+    if ao != bo:
+        problems.append(f"benchmark options: candidate {ao!r} vs baseline {bo!r}")
+    if problems:
+        raise Mismatch("runs are not comparable:\n  " + "\n  ".join(problems))
+    ids = {}
+    for name, run in (("candidate", cand), ("baseline", base)):
+        ids[name] = [s["item_id"] for s in run.samples]
+        if len(set(ids[name])) != len(ids[name]):
+            raise Mismatch(f"{name} samples.jsonl repeats item ids")
+    cs, bs = set(ids["candidate"]), set(ids["baseline"])
+    if cs != bs:
+        only_c, only_b = sorted(cs - bs), sorted(bs - cs)
+        raise Mismatch(
+            f"item sets differ: {len(only_c)} only in the candidate (e.g. {only_c[:3]}), "
+            f"{len(only_b)} only in the baseline (e.g. {only_b[:3]}); compare runs on the same "
+            "items (same --limit, split, seed, samples per prompt and dataset copy)")
+    ca = {s["item_id"]: s.get("answer") for s in cand.samples}
+    diff = sorted(s["item_id"] for s in base.samples if s.get("answer") != ca[s["item_id"]])
+    if diff:
+        raise Mismatch(f"{len(diff)} item(s) have different answers in the two runs "
+                       f"(e.g. {diff[:3]}): not the same dataset")
+
+
+def paired_ratio_diff(cand: tuple[np.ndarray, np.ndarray], base: tuple[np.ndarray, np.ndarray],
+                      n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+                      ) -> tuple[float, float, float]:
+    """``sum(num)/sum(den)`` of the candidate minus the baseline on the same units, and its
+    percentile CI from a paired bootstrap: each resample draws units with replacement (the
+    draws of :func:`evalsuite.metrics.bootstrap_ci` for the seed) and applies them to both
+    runs. Vectorised over resamples; a resample with a zero denominator is dropped."""
+    (nc, dc), (nb, db) = cand, base
+    n = nc.size
+    if n == 0 or dc.sum() == 0 or db.sum() == 0:
+        return (float("nan"),) * 3
+    d0 = nc.sum() / dc.sum() - nb.sum() / db.sum()
+    stats = []
+    for w in M.bootstrap_counts(n, n_boot, seed):
+        tc, bc, tb, bb = w @ nc, w @ dc, w @ nb, w @ db
+        ok = (bc != 0) & (bb != 0)
+        stats.append(np.where(ok, tc / np.where(ok, bc, 1) - tb / np.where(ok, bb, 1), np.nan))
+    lo, hi = M._percentile(np.concatenate(stats), alpha)
+    return float(d0), lo, hi
+
+
+def _ratio(units: dict[str, tuple[float, float]], ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([units[i][0] for i in ids], dtype=np.float64),
+            np.array([units[i][1] for i in ids], dtype=np.float64))
+
+
+def policy_metric_result(name: str, cu: dict[str, tuple[float, float]],
+                         bu: dict[str, tuple[float, float]], max_drop: float, n_boot: int,
+                         seed: int, alpha: float, ids: set[str] | None = None) -> MetricResult:
+    """One metric of two policy runs on their shared units (restricted to ``ids`` if given)."""
+    shared = sorted(set(cu) & set(bu) if ids is None else set(cu) & set(bu) & ids)
+    only_b = len((set(bu) - set(cu)) & (ids if ids is not None else set(bu)))
+    only_c = len((set(cu) - set(bu)) & (ids if ids is not None else set(cu)))
+    c, b = _ratio(cu, shared), _ratio(bu, shared)
+    d, lo, hi = paired_ratio_diff(c, b, n_boot=n_boot, alpha=alpha, seed=seed)
+    vc = c[0].sum() / c[1].sum() if shared and c[1].sum() else float("nan")
+    vb = b[0].sum() / b[1].sum() if shared and b[1].sum() else float("nan")
+    unpaired = ""
+    if only_b or only_c:
+        unpaired = (f"{only_b} unit(s) only in the baseline (failed or not scored in the "
+                    f"candidate), {only_c} only in the candidate: compared on the {len(shared)} "
+                    "shared units")
+    if np.isnan(d):
+        return MetricResult(name, 100 * vb, 100 * vc, float("nan"), float("nan"), float("nan"),
+                            len(shared), False, "no shared unit with a value in both runs"
+                            + (f"; {unpaired}" if unpaired else ""), skipped=True)
+    d, lo, hi = 100 * d, 100 * lo, 100 * hi
+    if name in LOWER_IS_BETTER:  # a rise is the regression
+        failed = d > max_drop and lo > 0
+        worse = d > max_drop
+    else:
+        failed = d < -max_drop and hi < 0
+        worse = d < -max_drop
+    notes = [unpaired] if unpaired else []
+    if worse and not failed:
+        notes.append(f"change beyond {max_drop:g} pp in the bad direction but the CI includes 0 "
+                     f"(not significant on {len(shared)} units)")
+    return MetricResult(name, 100 * vb, 100 * vc, d, lo, hi, len(shared), failed,
+                        "; ".join(notes))
+
+
+def default_policy_metrics(base: Run) -> list[str]:
+    """The baseline's metrics that have per-item values, diagnostics left out, in
+    results.json order."""
+    have = unit_values(base)
+    return [k for k in base.results.get("metrics", {}) if k in have and k not in DIAGNOSTIC]
+
+
+def compare_policy(cand: Run, base: Run, metrics: list[str] | None = None,
+                   max_drop: float = 0.5, n_boot: int = 2000, seed: int = 0,
+                   alpha: float = 0.05) -> list[MetricResult]:
+    check_comparable_policy(cand, base)
+    cu, bu = unit_values(cand), unit_values(base)
+    metrics = metrics or default_policy_metrics(base)
+    unknown = [m for m in metrics if m not in cu and m not in bu]
+    if unknown:
+        raise Mismatch(f"cannot compare {unknown}: metrics with per-item values in these runs "
+                       f"are {sorted(set(cu) | set(bu))}")
+    out = []
+    for name in metrics:
+        if name not in cu:  # the candidate lost a metric the baseline had
+            out.append(MetricResult(name, float("nan"), float("nan"), float("nan"),
+                                    float("nan"), float("nan"), 0, True,
+                                    "no per-item values in the candidate but in the baseline"))
+            continue
+        out.append(policy_metric_result(name, cu[name], bu.get(name, {}), max_drop, n_boot,
+                                        seed, alpha))
+    return out
+
+
+def gate(cand: Run, base: Run, metrics: list[str] | None = None, max_drop: float = 0.5,
+         n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> list[MetricResult]:
+    """The gate for any two runs (judge or policy): the per-metric results, or
+    :class:`Mismatch` / :class:`NothingCompared` (exit 2)."""
+    kinds = {is_policy_run(cand), is_policy_run(base)}
+    if len(kinds) != 1:
+        raise Mismatch("one run is a judge run and the other a policy run: nothing to compare")
+    fn = compare_policy if is_policy_run(base) else compare
+    results = fn(cand, base, metrics=metrics, max_drop=max_drop, n_boot=n_boot, seed=seed,
+                 alpha=alpha)
+    if not results:
+        raise NothingCompared("nothing compared: neither run has a metric with per-item values "
+                              "in samples.jsonl (re-run finalisation with this version)")
+    if all(r.skipped for r in results):
+        why = "; ".join(f"{r.metric}: {r.note}" for r in results)
+        raise NothingCompared(f"nothing compared: {why}")
+    return results
+
+
+# --- per-category differences (evalsuite compare) ----------------------------------------------
+
+def _categories(run: Run) -> dict[str, str]:
+    return {s["item_id"]: str(s.get("category")) for s in run.samples
+            if s.get("category") is not None}
+
+
+def category_results(cand: Run, base: Run, metrics: list[str], n_boot: int = 2000,
+                     seed: int = 0, alpha: float = 0.05
+                     ) -> dict[str, list[tuple[str, MetricResult]]]:
+    """metric -> [(category, the paired comparison restricted to that category's items)], for
+    runs already checked by :func:`gate`. Categories are the baseline samples' ``category``;
+    ``macro_accuracy`` (itself a mean over categories) has none."""
+    cats = _categories(base)
+    names = sorted(set(cats.values()))
+    out: dict[str, list[tuple[str, MetricResult]]] = {}
+    if is_policy_run(base):
+        cu, bu = unit_values(cand), unit_values(base)
+        for m in metrics:
+            if m in cu and m in bu:
+                out[m] = [(c, policy_metric_result(
+                    m, cu[m], bu[m], 0.0, n_boot, seed, alpha,
+                    ids={i for i, k in cats.items() if k == c})) for c in names]
+        return out
+    ids = check_comparable(cand, base)
+    ci, bi = _items(cand, ids), _items(base, ids)
+    rng = np.random.default_rng(seed)
+    for m in metrics:
+        if m == MACRO or m not in SET_METRICS:
+            continue
+        fn, rows = SET_METRICS[m], []
+        for c in names:
+            idx = np.flatnonzero(bi.category == c)
+            vb, vc = fn(bi, idx), fn(ci, idx)
+            if idx.size == 0 or np.isnan(vb) or np.isnan(vc):
+                rows.append((c, MetricResult(m, 100 * vb, 100 * vc, float("nan"), float("nan"),
+                                             float("nan"), int(idx.size), False,
+                                             "undefined in this category", skipped=True)))
+                continue
+            boot = idx[rng.integers(0, idx.size, (n_boot, idx.size))]
+            diffs = np.array([fn(ci, b) - fn(bi, b) for b in boot])
+            lo, hi = M._percentile(diffs, alpha)
+            rows.append((c, MetricResult(m, 100 * vb, 100 * vc, 100 * (vc - vb), 100 * lo,
+                                         100 * hi, int(idx.size), False)))
+        out[m] = rows
+    return out

@@ -2,17 +2,21 @@
 
 ``results.json`` is a pure function of the run's configuration and records (no timestamps,
 no timings: those go to ``run.json``), so a resumed run produces a byte-identical file.
+With ``--save-inputs`` each sample also records the request behind its verdict
+(:func:`judge_input`): messages, media identities and decoding settings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from evalsuite.types import ItemError, PairItem, ParseStatus, RunRecord, Verdict
+from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
+                             Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -109,7 +113,10 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
     errs = sorted(errors.items())
     results["errors_sample"] = [{"item_id": i, "error": e} for i, e in errs[:20]]
     _write_json(run_dir / "results.json", results)
-    _write_samples(run_dir / "samples.jsonl", items, bad_rows, verdicts, errors, pair_recs)
+    inputs = (lambda it, rec: judge_input(judge, it, pairwise, rec)) if cfg.save_inputs \
+        else None
+    _write_samples(run_dir / "samples.jsonl", items, bad_rows, verdicts, errors, pair_recs,
+                   inputs)
     return results
 
 
@@ -120,7 +127,71 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs) -> None:
+def media_identity(ref: MediaRef | None) -> dict[str, Any] | None:
+    """A media reference as samples.jsonl records it: its kind and its path inside the
+    dataset root, or the sha1 of its bytes (never the bytes)."""
+    if ref is None:
+        return None
+    if ref.data is not None:
+        return {"kind": ref.kind, "sha1": hashlib.sha1(ref.data).hexdigest()}
+    return {"kind": ref.kind, "path": ref.path}
+
+
+def judge_request(judge, shown: PairItem | PointItem) -> dict[str, Any]:
+    """What ``judge`` is sent for one item in the order it was shown, media as identities (so
+    nothing is decoded): the chat messages of a generative judge with its decoding settings,
+    or the prompt and media of a score head."""
+    from evalsuite.judges import prompts as P
+    from evalsuite.judges.generative import GenerativeJudge
+    from evalsuite.judges.openai_judge import OpenAIJudge
+
+    def encode(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
+                 else [{**{k: v for k, v in part.items() if k != "media"},
+                        **({"media": media_identity(part["media"])} if "media" in part else {})}
+                       for part in m["content"]]} for m in msgs]
+
+    pair = isinstance(shown, PairItem)
+    try:
+        if isinstance(judge, OpenAIJudge):
+            if judge._protocol_for(shown) == "official":
+                from evalsuite.protocols import genai_bench as G
+                msgs = G.build_messages(shown, G.config_for(shown),
+                                        system=bool(judge.options.get("system", True)))
+            else:
+                msgs = P.build_messages(shown, judge.family, P.pair_mode(shown))
+            settings = {k: judge.options.get(k) for k in ("temperature", "top_p", "max_tokens",
+                                                          "seed")}
+            settings.update(temperature=float(settings["temperature"] or 0.0),
+                            top_p=float(settings["top_p"] or 1.0), model=judge.model_id)
+            return {"messages": encode(msgs), "settings": settings}
+        if isinstance(judge, GenerativeJudge):
+            mode = P.pair_mode(shown) if pair else P.point_mode(shown)
+            msgs = P.build_messages(shown, judge.prompt_family, mode)
+            return {"messages": encode(msgs), "settings": {
+                "mode": mode, "prompt_family": judge.prompt_family, "backend": judge.backend,
+                "max_new_tokens": judge.max_new_tokens(mode), "decoding": "greedy"}}
+    except (ValueError, KeyError) as e:  # the judge could not build this request either
+        return {"error": f"{type(e).__name__}: {e}"}
+    cands = (shown.a, shown.b) if pair else (shown.candidate,)
+    return {"prompt": shown.prompt, "context": media_identity(shown.context),
+            "media": [media_identity(c.media) for c in cands],
+            "texts": [c.text for c in cands], "settings": {}}
+
+
+def judge_input(judge, it: PairItem, pairwise: bool, rec: RunRecord | None) -> dict[str, Any]:
+    """The request(s) behind one pair's verdict: the pair as presented (after the seeded
+    swap), or each side's pointwise request."""
+    if pairwise:
+        swapped = bool(rec and rec.swapped)
+        return {"swapped": swapped, **judge_request(judge, it.swapped() if swapped else it)}
+    return {side: judge_request(judge, PointItem(PointItem.key_for(it.prompt, c, it.context),
+                                                 it.prompt, c, it.context, it.task))
+            for side, c in (("A", it.a), ("B", it.b))}
+
+
+def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
+                   inputs=None) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         for it in items:
@@ -142,6 +213,8 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs) -> 
                 "error": errors.get(it.item_id),
                 "meta": it.meta,
             }
+            if inputs is not None:  # --save-inputs
+                row["input"] = inputs(it, rec)
             fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         for e in bad_rows:
             fh.write(json.dumps({"item_id": e.item_id, "status": "error",

@@ -78,6 +78,7 @@ class RunConfig(RunIdentity):
     judge_options: dict[str, Any] = field(default_factory=dict)
     bench_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    save_inputs: bool = False  # samples.jsonl: the request each verdict came from
 
     # Fields that change what is computed; batch size, device and workers do not.
     _IDENTITY = ("judge", "bench", "model", "model_path", "revision", "data_path", "split",

@@ -348,11 +348,17 @@ def test_mmbench_end_to_end_circular(fx, vlm_b, tmp_path):
     assert res["policy"]["policy"] == "qwen2.5-vl" and "judge" not in res
     assert res["benchmark"]["benchmark"] == "mmbench"
     m = res["metrics"]
-    # questions 0, 1, 2, 3, 99: none has B as the answer of every copy -> 0 / 5
-    assert m["circular_accuracy"] == {"value": 0.0, "n": 5}
+    # questions 0, 1, 2, 3, 99: none has B as the answer of every copy -> 0 / 5; a
+    # bootstrap of five zeros is zero
+    assert m["circular_accuracy"] == {"value": 0.0, "n": 5, "ci95": [0.0, 0.0]}
     # rows <= 1e6: main rows 0-3 (answers A B C B), row 99 (failed) and row 1000000 (q0's
-    # first rotation: options shifted by one, answer A -> D): B right twice in 6
-    assert m["vanilla_accuracy"] == {"value": 2 / 6, "n": 6}
+    # first rotation: options shifted by one, answer A -> D): B right twice in 6. A
+    # resample with no right row has probability (4/6)**6 = 8.8% > 2.5%, so the CI starts
+    # at 0; five or six right rows together have probability 1.8% < 2.5%, so it ends below
+    # 5/6 and at or above the value.
+    v = m["vanilla_accuracy"]
+    assert (v["value"], v["n"]) == (2 / 6, 6)
+    assert v["ci95"][0] == 0.0 and 2 / 6 <= v["ci95"][1] < 5 / 6
     assert m["unparsed_rate"]["value"] == 0.0
     assert res["counts"] == {"items": 14, "units": 14, "answered": 13, "errors": 1,
                              "unparsed": 0}

@@ -201,14 +201,19 @@ def test_video_mme_end_to_end(fx, vlm_b, tmp_path, subtitles):
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "vm" / "results.json").read_text())
     m, b = res["metrics"], res["breakdown"]
-    assert m["accuracy"] == {"value": pytest.approx(3 / 7), "n": 7}
+    assert (m["accuracy"]["value"], m["accuracy"]["n"]) == (pytest.approx(3 / 7), 7)
+    lo, hi = m["accuracy"]["ci95"]
+    assert 0 <= lo <= 3 / 7 <= hi <= 1
     assert m["accuracy_short"]["value"] == pytest.approx(1 / 3)
     assert m["accuracy_medium"]["value"] == 0.5 and m["accuracy_long"]["value"] == 0.5
     assert b["domain:Knowledge"]["accuracy"]["value"] == 0.5
-    assert b["domain:Life Record"]["accuracy"] == {"value": 0.0, "n": 1}
+    # a bootstrap of constant values is that constant
+    assert b["domain:Life Record"]["accuracy"] == {"value": 0.0, "n": 1, "ci95": [0.0, 0.0]}
     assert b["sub_category:Football"]["accuracy"]["value"] == 0.5
-    assert b["task_type:Attribute Perception"]["accuracy"] == {"value": 0.0, "n": 3}
-    assert b["task_type:Temporal Reasoning"]["accuracy"] == {"value": 1.0, "n": 3}
+    assert b["task_type:Attribute Perception"]["accuracy"] == {"value": 0.0, "n": 3,
+                                                               "ci95": [0.0, 0.0]}
+    assert b["task_type:Temporal Reasoning"]["accuracy"] == {"value": 1.0, "n": 3,
+                                                             "ci95": [1.0, 1.0]}
     assert res["reference_log"][-1] == "Overall Performance:  42.9%"
     assert "Evaluation on Task Categories: Counting Problem:  0.0%" in res["reference_log"]
     assert res["counts"]["errors"] == 1

@@ -71,11 +71,18 @@ def test_identical_runs_pass(tmp_path):
     assert text.startswith("# Regression check: PASS") and "| accuracy_with_ties |" in text
 
 
-def test_identical_vlrewardbench_runs_pass_on_overall_and_macro():
+def test_nothing_comparable_is_exit_2_not_a_pass():
+    """The committed VL-RewardBench fixture run has no parsed verdict, so overall / macro are
+    undefined in both runs: the gate compared nothing and must not pass."""
     run = _committed("unifiedreward-llava", "vlrewardbench")
     res = _regress("-c", str(run), "-b", str(run))
+    assert res.exit_code == 2, res.output
+    assert "nothing compared" in res.output and "overall_accuracy" in res.output
+    assert "PASS" not in res.output
+    # A metric that is defined (unparsed = wrong) is compared, and identical runs pass.
+    res = _regress("-c", str(run), "-b", str(run), "--metric", "upstream_simple_accuracy")
     assert res.exit_code == 0, res.output
-    assert "overall_accuracy" in res.output and "macro_accuracy" in res.output
+    assert "PASS upstream_simple_accuracy" in res.output
 
 
 def test_injected_wrong_answers_fail(tmp_path):

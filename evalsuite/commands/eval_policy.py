@@ -41,6 +41,8 @@ def eval_policy(
                                                help="Policy option key=value."),
     bench_option: Optional[list[str]] = typer.Option(None, "--bench-option",
                                                      help="Benchmark option key=value."),
+    save_inputs: bool = typer.Option(False, "--save-inputs", help="samples.jsonl keeps each "
+                                     "item's input (prompt text, media identities, settings)."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Evaluate a policy; re-running the same command resumes (finished answers and
@@ -69,7 +71,8 @@ def eval_policy(
                           out_dir=out, run_name=run_name, max_error_rate=max_error_rate,
                           device=device, dtype=dtype, retry_errors=retry_errors,
                           prefetch_workers=workers, policy_options=parse_options(option),
-                          bench_options=parse_options(bench_option), progress=not no_progress)
+                          bench_options=parse_options(bench_option), progress=not no_progress,
+                          save_inputs=save_inputs)
     try:
         outcome = execute_policy(cfg)
     except (KeyError, ValueError, FileNotFoundError, NotImplementedError, ConnectionError,

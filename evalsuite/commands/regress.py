@@ -27,24 +27,31 @@ def regress(
     report: Optional[str] = typer.Option(None, "--report", help="Write a Markdown report "
                                          "here."),
 ) -> None:
-    """Exit 0 when the candidate did not regress, 1 when it did, 2 when the runs differ.
+    """Exit 0 when the candidate did not regress, 1 when it did, 2 when the runs differ or
+    nothing could be compared.
 
     A metric regresses when candidate - baseline < -max-drop points AND the upper end of the
     95% paired-bootstrap CI of the difference is below 0. Both runs must cover the same items
-    of the same benchmark, config, split and dataset revision, with the same human labels.
-    Items that failed count as wrong.
+    of the same benchmark, config, split and dataset revision, with the same human labels
+    (judge runs) or answers (policy runs). Judge items that failed count as wrong. Policy runs
+    (`eval-policy`) are compared on every metric with per-item values (default: all but the
+    diagnostics), paired on the units both runs scored.
+
+    Example:
+
+      evalsuite regress --candidate runs/tuned --baseline runs/base --max-drop 1
     """
     from pathlib import Path
 
     from rich.console import Console
 
-    from evalsuite.regress import Mismatch, compare, load_run, report_markdown
+    from evalsuite.regress import Mismatch, gate, load_run, report_markdown
 
     err = Console(stderr=True)
     try:
         cand, base = load_run(candidate), load_run(baseline)
-        results = compare(cand, base, metrics=metric, max_drop=max_drop, n_boot=n_boot,
-                          seed=seed)
+        results = gate(cand, base, metrics=metric, max_drop=max_drop, n_boot=n_boot,
+                       seed=seed)
     except (Mismatch, FileNotFoundError, KeyError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
         raise typer.Exit(2)
@@ -54,8 +61,5 @@ def regress(
     if report:
         Path(report).write_text(report_markdown(cand, base, results, max_drop, n_boot),
                                 encoding="utf-8")
-    nothing = all(r.skipped for r in results)
-    typer.echo(f"regression gate: {'FAIL' if failed else 'PASS'}"
-               + (" (nothing compared: every metric is undefined in both runs)"
-                  if nothing else ""))
+    typer.echo(f"regression gate: {'FAIL' if failed else 'PASS'}")
     raise typer.Exit(1 if failed else 0)

@@ -9,6 +9,11 @@ Two kinds of policy benchmark:
   (prompts); a generative policy makes ``samples_per_prompt`` images/videos per prompt, each
   with its own seed; the benchmark's scorer (its own evaluation models) scores every sample.
 
+Every benchmark's ``metrics`` builds its numbers with :func:`metric`, passing each metric's
+per-item values (``per_item``); the runner then adds a seeded, vectorised percentile-bootstrap
+95% CI to each (:func:`add_cis`) and writes the per-item values to ``samples.jsonl``, where
+``evalsuite regress`` / ``compare`` pair two runs item by item.
+
 Policies follow the judge plugins' conventions: lazy imports, ``load()`` once,
 ``prepare_*`` may raise (that item's recorded error), ``*_batch`` may raise (the runner
 retries one by one).
@@ -17,8 +22,12 @@ retries one by one).
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import numpy as np
 
 from evalsuite.registry import missing_modules
 from evalsuite.types import FrameSpec, ItemError, MediaRef
@@ -202,9 +211,85 @@ class PolicyBenchmark:
         raise NotImplementedError
 
 
-def metric(value: float | None, n: int, **extra: Any) -> dict[str, Any]:
-    """A metric as results.json stores it (``value`` in [0, 1] or a raw score; ``n`` items)."""
-    return {"value": None if value is None else float(value), "n": n, **extra}
+class Metric(dict):
+    """A metric as results.json stores it: ``{"value", "n", ...}`` (a plain dict to JSON).
+
+    ``units`` rides along without being serialised: each unit's contribution, unit id ->
+    (numerator, denominator), with ``value = sum(num) / sum(den)`` (a mean when every
+    denominator is 1; a pooled ratio such as VBench's per-frame similarity otherwise). The
+    policy runner bootstraps the 95% CI over these units (:func:`add_cis`) and writes them to
+    ``samples.jsonl`` so two runs can be compared item by item (``evalsuite regress`` /
+    ``compare``). Unit ids are the samples' ``item_id`` (an ``McqItem.item_id`` or a
+    ``GenUnit.unit_id``).
+    """
+
+    units: dict[str, tuple[float, float]] | None = None
+
+
+def metric(value: float | None, n: int, per_item: Mapping[str, Any] | None = None,
+           **extra: Any) -> Metric:
+    """A metric as results.json stores it (``value`` in [0, 1] or a raw score; ``n`` items).
+
+    ``per_item`` (unit id -> value, or -> ``(numerator, denominator)``) makes the metric
+    bootstrappable; ``value`` must then equal the mean (or the pooled ratio) of the units -
+    a mismatch is a bug in the caller and raises.
+    """
+    out = Metric(value=None if value is None else float(value), n=n, **extra)
+    if per_item is not None:
+        units = {str(k): (float(v[0]), float(v[1])) if isinstance(v, (tuple, list))
+                 else (float(v), 1.0) for k, v in per_item.items()}
+        num = math.fsum(u[0] for u in units.values())
+        den = math.fsum(u[1] for u in units.values())
+        pooled = num / den if den else None
+        if (value is None) != (pooled is None) or (
+                pooled is not None and not math.isclose(pooled, value, rel_tol=1e-9,
+                                                        abs_tol=1e-12)):
+            raise ValueError(f"metric value {value} is not the pooled value {pooled} of its "
+                             f"{len(units)} per-item values")
+        out.units = units
+    return out
+
+
+def units_arrays(units: Mapping[str, tuple[float, float]]
+                 ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(ids, numerators, denominators) in sorted id order (a fixed order makes the seeded
+    bootstrap independent of dict order)."""
+    ids = sorted(units)
+    num = np.array([units[i][0] for i in ids], dtype=np.float64)
+    den = np.array([units[i][1] for i in ids], dtype=np.float64)
+    return ids, num, den
+
+
+def ratio_ci(num: np.ndarray, den: np.ndarray, n_boot: int = 1000, alpha: float = 0.05,
+             seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``sum(num) / sum(den)`` resampling units with replacement.
+
+    Vectorised over resamples (count matrices, :func:`evalsuite.metrics.bootstrap_counts`),
+    with exactly the draws of :func:`evalsuite.metrics.bootstrap_ci` for the same seed, so it
+    equals the loop over resamples (a test checks it); a resample whose denominator is 0 is
+    dropped, as ``bootstrap_ci`` drops NaN statistics.
+    """
+    from evalsuite.metrics import _percentile, bootstrap_counts
+
+    n = num.size
+    if n == 0:
+        return (float("nan"), float("nan"))
+    stats = []
+    for w in bootstrap_counts(n, n_boot, seed):
+        top, bottom = w @ num, w @ den
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stats.append(np.where(bottom != 0, top / np.where(bottom != 0, bottom, 1), np.nan))
+    return _percentile(np.concatenate(stats), alpha)
+
+
+def add_cis(metrics: Mapping[str, Any], n_boot: int = 1000, seed: int = 0,
+            alpha: float = 0.05) -> None:
+    """Give every :class:`Metric` with per-item values its ``ci95`` (in place)."""
+    for m in metrics.values():
+        if isinstance(m, Metric) and m.units is not None and m.get("value") is not None:
+            _, num, den = units_arrays(m.units)
+            lo, hi = ratio_ci(num, den, n_boot=n_boot, alpha=alpha, seed=seed)
+            m["ci95"] = [lo, hi]
 
 
 def unavailable(reason: str) -> dict[str, Any]:

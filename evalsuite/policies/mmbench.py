@@ -363,36 +363,36 @@ class MMBench(PolicyBenchmark):
                            if kind == "answer" and i.isdigit() and int(i) in info}
         letters: dict[int, str | None] = {}
         failed: set[int] = set()
-        answered = unparsed_n = 0
+        unparsed: dict[str, bool] = {}  # answered row -> its answer was unparsed
         rules: Counter = Counter()
         for idx in run_rows:
             rec = records.get(("answer", str(idx)))
             if idx not in good or rec is None or rec.error is not None or rec.score is None:
                 failed.add(idx)
                 continue
-            answered += 1
-            unparsed_n += rec.score.status == ParseStatus.UNPARSED
+            unparsed[str(idx)] = rec.score.status == ParseStatus.UNPARSED
             letters[idx] = rec.score.extras.get("letter")
             rules[rec.score.extras.get("rule")] += 1
         hit = {i: i not in failed and letters[i] is not None and letters[i] == info[i].answer
                for i in run_rows}
         circ = circular_eval(hit)
-        vanilla = [hit[i] for i in run_rows if i <= CIRCULAR]
+        vanilla = {str(i): hit[i] for i in run_rows if i <= CIRCULAR}
         groups: dict[int, list[int]] = defaultdict(list)
         for i in run_rows:
             groups[i % CIRCULAR].append(i)
         out: dict[str, Any] = {"metrics": {
-            "circular_accuracy": metric(_mean(circ.values()), len(circ)),
-            "vanilla_accuracy": metric(_mean(vanilla), len(vanilla)),
-            "unparsed_rate": metric(unparsed_n / answered if answered else None, answered),
+            "circular_accuracy": metric(_mean(circ.values()), len(circ),
+                                        per_item={str(q): h for q, h in circ.items()}),
+            "vanilla_accuracy": metric(_mean(vanilla.values()), len(vanilla), per_item=vanilla),
+            "unparsed_rate": metric(_mean(unparsed.values()), len(unparsed), per_item=unparsed),
         }, "breakdown": {}}
         for key, attr in (("l2-category", "l2_category"), ("category", "category")):
-            by: dict[str, list[bool]] = defaultdict(list)
+            by: dict[str, dict[str, bool]] = defaultdict(dict)
             for q, h in circ.items():
-                by[_label(key, getattr(info[q], attr))].append(h)
+                by[_label(key, getattr(info[q], attr))][str(q)] = h
             for label, hs in sorted(by.items()):
-                out["breakdown"][f"{key}:{label}"] = {"circular_accuracy": metric(_mean(hs),
-                                                                                  len(hs))}
+                out["breakdown"][f"{key}:{label}"] = {"circular_accuracy": metric(
+                    _mean(hs.values()), len(hs), per_item=hs)}
         out["reference_table"] = report_acc(circ, info)
         out["circular"] = {
             "questions": len(circ), "rows": len(run_rows),

@@ -19,11 +19,12 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalsuite.policies.base import GenItem, GenUnit, McqItem, sample_seed
+from evalsuite.policies.base import (GenItem, GenUnit, McqItem, Metric, add_cis,
+                                     sample_seed)
 from evalsuite.registry import BENCHMARKS, POLICIES
 from evalsuite.runner import (Progress, RunIdentity, _barrier, _finished, _write_config,
                               _write_run_meta, dist_info, per_item, prefetched, run_batch,
@@ -56,6 +57,7 @@ class PolicyRunConfig(RunIdentity):
     policy_options: dict[str, Any] = field(default_factory=dict)
     bench_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    save_inputs: bool = False  # samples.jsonl: the prompt, media and settings of each item
 
     _IDENTITY = ("policy", "bench", "model", "model_path", "revision", "data_path", "split",
                  "seed", "samples_per_prompt", "limit", "dtype", "policy_options",
@@ -321,6 +323,9 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
     from evalsuite.results import SCHEMA_VERSION, _write_json, git_hash, versions
 
     m = bench.metrics(items, records)
+    add_cis(m["metrics"])  # percentile bootstrap over each metric's units, seeded
+    for group in m.get("breakdown", {}).values():
+        add_cis(group)
     errors: dict[str, str] = {e.item_id: f"bad row: {e.reason}" for e in bad}
     if bench.kind == "mcq":
         units = [it.item_id for it in items]
@@ -368,11 +373,28 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
             results[k] = v
     results["errors_sample"] = [{"item_id": i, "error": e} for i, e in sorted(errors.items())[:20]]
     _write_json(run_dir / "results.json", results)
-    _write_samples(run_dir / "samples.jsonl", cfg, bench, items, bad, records, errors)
+    values = samples_values(m["metrics"])
+    settings = policy.info() if cfg.save_inputs else None  # model, dtype, device, options
+    _write_samples(run_dir / "samples.jsonl", cfg, bench, items, bad, records, errors, values,
+                   settings)
     return results
 
 
-def _write_samples(path: Path, cfg, bench, items, bad, records, errors) -> None:
+def samples_values(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """unit id -> {metric: its value, or [numerator, denominator] for a pooled ratio}: what
+    ``regress`` / ``compare`` pair item by item."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in metrics.items():
+        if isinstance(m, Metric) and m.units is not None:
+            for uid, (num, den) in m.units.items():
+                out.setdefault(uid, {})[name] = num if den == 1.0 else [num, den]
+    return out
+
+
+def _write_samples(path: Path, cfg, bench, items, bad, records, errors, values,
+                   settings: dict[str, Any] | None) -> None:
+    from evalsuite.results import media_identity
+
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         if bench.kind == "mcq":
@@ -380,23 +402,33 @@ def _write_samples(path: Path, cfg, bench, items, bad, records, errors) -> None:
                 r = records.get(("answer", it.item_id))
                 ok = r is not None and r.error is None
                 letter = r.score.extras.get("letter") if ok else None
-                fh.write(json.dumps({
+                row = {
                     "item_id": it.item_id, "group": it.group, "category": it.category,
                     "answer": it.answer, "prediction": letter,
                     "correct": letter == it.answer if ok else None,
                     "status": r.score.status.value if ok else "error",
                     "rule": r.score.extras.get("rule") if ok else None,
                     "raw": r.score.raw if ok else None, "error": errors.get(it.item_id),
-                    "meta": it.meta}, ensure_ascii=False, default=str) + "\n")
+                    "values": values.get(it.item_id, {}), "meta": it.meta}
+                if settings is not None:
+                    row["input"] = {"prompt": it.prompt,
+                                    "media": [media_identity(x) for x in it.media],
+                                    "frames": asdict(it.frames) if it.frames else None}
+                    row["settings"] = settings
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         else:
             for u in plan_units(cfg, bench, items):
                 g, e = records.get(("gen", u.unit_id)), records.get(("eval", u.unit_id))
-                fh.write(json.dumps({
+                row = {
                     "item_id": u.unit_id, "prompt_id": u.item.item_id, "prompt": u.item.prompt,
                     "category": u.item.category, "seed": u.seed,
                     "path": g.score.extras.get("path") if g and g.score else None,
                     "scores": e.score.extras if e and e.score else None,
-                    "error": errors.get(u.unit_id)}, ensure_ascii=False, default=str) + "\n")
+                    "error": errors.get(u.unit_id), "values": values.get(u.unit_id, {})}
+                if settings is not None:
+                    row["input"] = {"prompt": u.item.prompt, "seed": u.seed, "k": u.k}
+                    row["settings"] = settings
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         for e in bad:
             fh.write(json.dumps({"item_id": e.item_id, "status": "error",
                                  "error": f"bad row: {e.reason}", "meta": e.meta},

@@ -196,7 +196,7 @@ class T2ICompBench(PolicyBenchmark):
         from collections import defaultdict
 
         suffix = "" if self.np_backend == "spacy" else f"[np={self.np_backend}]"
-        vals: dict[str, list[float]] = defaultdict(list)
+        vals: dict[str, dict[str, float]] = defaultdict(dict)  # metric -> sample -> score
         for key, rec in records.items():
             if key[0] != "eval" or rec.error is not None or rec.score is None:
                 continue
@@ -204,13 +204,13 @@ class T2ICompBench(PolicyBenchmark):
             cat = ex.get("category")
             for name in ("blip_vqa", "clipscore", "3_in_1", "clipscore_no_adj"):
                 if ex.get(name) is not None:
-                    vals[f"{cat}/{name}"].append(float(ex[name]))
+                    vals[f"{cat}/{name}"][key[1]] = float(ex[name])
         cats = sorted({it.category for it in items}, key=CATEGORIES.index)
         m: dict[str, Any] = {}
 
         def mean(k):
-            v = vals.get(k, [])
-            return metric(sum(v) / len(v) if v else None, len(v))
+            v = vals.get(k, {})
+            return metric(sum(v.values()) / len(v) if v else None, len(v), per_item=v)
 
         for cat in cats:
             if cat in ATTRIBUTE:

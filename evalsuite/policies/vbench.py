@@ -256,11 +256,12 @@ class VBench(PolicyBenchmark):
                        if want is None or d in want}, key=DIMENSIONS.index)
         ok = {k[1]: r.score.extras for k, r in records.items()
               if k[0] == "eval" and r.error is None and r.score is not None}
-        m: dict[str, Any] = {"videos_decodable": metric(None if not ok else 1.0, len(ok))}
+        m: dict[str, Any] = {"videos_decodable": metric(None if not ok else 1.0, len(ok),
+                                                        per_item=dict.fromkeys(ok, 1.0))}
         by_dim: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for ex in ok.values():
+        for uid, ex in ok.items():
             for d in ex.get("scored", []):
-                by_dim[d].append(ex)
+                by_dim[d].append({**ex, "unit_id": uid})
         for d in dims:
             if d not in IMPLEMENTED:
                 m[d] = unavailable(UNAVAILABLE[d])
@@ -277,9 +278,11 @@ class VBench(PolicyBenchmark):
                 continue
             if d in ("subject_consistency", "background_consistency", "appearance_style"):
                 value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
+                units = {ex["unit_id"]: (ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals}
             else:  # dynamic_degree (bool per video), the others: mean over videos
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
-            m[d] = metric(value, len(vals), errors=errs)
+                units = {ex["unit_id"]: float(ex[d]) for ex in vals}
+            m[d] = metric(value, len(vals), per_item=units, errors=errs)
         return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM}
 
 
@@ -289,6 +292,7 @@ def _flickering(exs: list[dict[str, Any]]) -> dict[str, Any]:
     errs = sum(1 for ex in exs if d in ex.get("errors", {}))
     out: dict[str, Any] = {d: None}  # keeps temporal_flickering ahead of its substitute
     out[NO_FILTER] = metric(sum(ex[d] for ex in vals) / len(vals) if vals else None, len(vals),
+                            per_item={ex["unit_id"]: ex[d] for ex in vals},
                             note="every video of the prompts, no static filter (substitute)")
     reasons = [ex["unavailable"][d] for ex in vals if d in ex.get("unavailable", {})]
     if reasons:  # RAFT could not be loaded: no static filter, so no faithful number
@@ -304,7 +308,7 @@ def _flickering(exs: list[dict[str, Any]]) -> dict[str, Any]:
         group.sort(key=lambda ex: f"{prompt}-{ex['k']}.mp4")
         kept.extend(group[:STATIC_PER_PROMPT])
     out[d] = metric(sum(ex[d] for ex in kept) / len(kept) if kept else None, len(kept),
-                    errors=errs, static_videos=len(kept), filtered_videos=len(vals))
+                    per_item={ex["unit_id"]: ex[d] for ex in kept}, errors=errs, static_videos=len(kept), filtered_videos=len(vals))
     return out
 
 

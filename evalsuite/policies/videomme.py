@@ -138,26 +138,29 @@ def subtitle_text(video: Path, srt: Path, frame_num: int) -> str:
     return "\n".join(lines)
 
 
-def aggregate(results: list[tuple[str, str, str, str, bool]]) -> dict[str, Any]:
+def aggregate(results: list[tuple[str, str, str, str, bool]],
+              ids: list[str] | None = None) -> dict[str, Any]:
     """``videomme_aggregate_results``: each (duration, domain, sub-category, task type,
     correct) result under the key ``d_c_s_t``; every name of each family scores the results
-    whose key contains it. Returns the breakdown, the overall accuracy and upstream's log."""
-    keyed = [(f"{d}_{c}_{s}_{t}", ok) for d, c, s, t, ok in results]
+    whose key contains it. Returns the breakdown, the overall accuracy and upstream's log.
+    ``ids`` (the items' ids, in order) make every metric bootstrappable per item."""
+    ids = ids if ids is not None else [str(i) for i in range(len(results))]
+    keyed = [(i, f"{d}_{c}_{s}_{t}", ok) for i, (d, c, s, t, ok) in zip(ids, results)]
 
-    def score(hits: list[bool]) -> tuple[dict[str, Any], str]:
-        right, n = sum(hits), len(hits)
+    def score(hits: dict[str, bool]) -> tuple[dict[str, Any], str]:
+        right, n = sum(hits.values()), len(hits)
         logged = f"{100 * right / n if n > 0 else 0: .1f}%"  # upstream's expression
-        return metric(right / n if n else None, n), logged
+        return metric(right / n if n else None, n, per_item=hits), logged
 
     breakdown: dict[str, dict[str, Any]] = {}
     log: list[str] = []
     for family, label, names in FAMILIES:
         for name in names:
-            m, logged = score([ok for k, ok in keyed if name in k])
+            m, logged = score({i: ok for i, k, ok in keyed if name in k})
             log.append(f"{label}: {name}: {logged}")
             if m["n"]:
                 breakdown[f"{family}:{name}"] = {"accuracy": m}
-    overall, logged = score([ok for _, ok in keyed])
+    overall, logged = score({i: ok for i, _, ok in keyed})
     log.append(f"Overall Performance: {logged}")
     return {"overall": overall, "breakdown": breakdown, "log": log}
 
@@ -257,22 +260,23 @@ class VideoMME(PolicyBenchmark):
 
     def metrics(self, items: list[McqItem], records: dict) -> dict[str, Any]:
         results = []
-        answered = unparsed = 0
+        unparsed: dict[str, bool] = {}  # answered item -> its answer was unparsed
         for it in items:
             rec = records.get(("answer", it.item_id))
             ok = False
             if rec is not None and rec.error is None and rec.score is not None:
-                answered += 1
-                unparsed += rec.score.status == ParseStatus.UNPARSED
+                unparsed[it.item_id] = rec.score.status == ParseStatus.UNPARSED
                 ok = rec.score.extras.get("letter") == it.answer
             m = it.meta
             results.append((str(m["duration"]), str(m["domain"]), str(m["sub_category"]),
                             str(m["task_type"]), ok))
-        agg = aggregate(results)
+        agg = aggregate(results, [it.item_id for it in items])
         out_m = {"accuracy": agg["overall"]}
         for d in DURATIONS:
             out_m[f"accuracy_{d}"] = agg["breakdown"].get(f"duration:{d}", {}).get(
                 "accuracy", metric(None, 0))
-        out_m["unparsed_rate"] = metric(unparsed / answered if answered else None, answered)
+        out_m["unparsed_rate"] = metric(
+            sum(unparsed.values()) / len(unparsed) if unparsed else None, len(unparsed),
+            per_item=unparsed)
         return {"metrics": out_m, "breakdown": agg["breakdown"],
                 "reference_log": agg["log"]}
