@@ -9,7 +9,8 @@ import pytest
 
 from evalsuite import media
 from evalsuite.fixtures.datasets import write_streamless_mp4, write_zero_frame_video
-from evalsuite.fixtures.media import broken_bytes, odd_mode_images, png_bytes, shape_image, write_mp4
+from evalsuite.fixtures.media import (broken_bytes, odd_mode_images, png_bytes, shape_image,
+                                      write_mp4)
 from evalsuite.media import MediaError, VideoCache, load_image, sample_indices
 from evalsuite.types import FrameSpec, MediaRef
 
@@ -103,6 +104,8 @@ def test_symlink_out_of_root_refused(tmp_path):
 def test_decord_is_the_fallback(clips, monkeypatch):
     """PyAV failing hands the file to the real decord (not mocked); both failing: one
     error naming both reasons."""
+    pytest.importorskip("decord")  # the video extra has it where wheels exist (x86-64)
+
     def broken_pyav(src, spec):
         raise MediaError("undecodable video: pyav says no")
 
@@ -389,6 +392,7 @@ def test_seeking_equals_full_decode(videos, name, monkeypatch):
 @pytest.mark.parametrize("name", ["cfr-bframes.mp4", "vfr-bframes.mp4", "vfr-bframes.mkv",
                                   "long-gop.mp4", "with-audio.mp4"])
 def test_decord_get_batch_equals_full_decode(videos, name, monkeypatch):
+    pytest.importorskip("decord")
     monkeypatch.setenv("EVALSUITE_VIDEO_BACKEND", "decord")
     full = plain_decode(videos[name])
     ref = MediaRef(kind="video", path=str(videos[name]))

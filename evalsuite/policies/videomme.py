@@ -81,7 +81,7 @@ class VideoMME(PolicyBenchmark):
         split = split or self.default_split
         rows, root = self._rows(data_path, split)
         vdir = Path(self.options.get("video_dir") or root / "data")
-        spec = FrameSpec(num_frames=int(self.options.get("num_frames", 32)))
+        spec = FrameSpec(int(self.options.get("num_frames", 32)), rule="lmms-eval-qwen2.5-vl")
         out: list[McqItem | ItemError] = []
         for r in rows:
             qid = str(r.get("question_id"))
