@@ -224,6 +224,12 @@ def test_vbench_prompt_suite_and_generation(fx, tmp_path):
     assert 0 <= m["subject_consistency"]["value"] <= 1 and m["subject_consistency"]["n"] == 1
     for d in ("object_class", "color"):
         assert m[d]["value"] is None and "GRiT" in m[d]["unavailable"]
+    ns = res["normalised_scores"]  # one quality dimension scored: every score only partial
+    assert ns["total_score"]["value"] is None
+    assert "object_class" in ns["total_score"]["unavailable"]
+    assert ns["quality_score[partial]"]["value"] == pytest.approx(
+        (m["subject_consistency"]["value"] - 0.1462) / (1.0 - 0.1462))
+    assert "semantic_score[partial]" not in ns  # no semantic dimension at all: no number
     assert (tmp_path / "vb" / "vbench_videos" / "a cat-0.mp4").exists()
 
 
@@ -314,3 +320,53 @@ def test_blip_vqa_equals_the_official_script():
         kv[0][1].encode()).hexdigest()))
     m = T2ICompBench().metrics(items, shuffled)["metrics"]["color/blip_vqa"]
     assert m["value"] == up_score and m["n"] == len(files)
+
+
+# --- VBench normalised Quality / Semantic / Total -----------------------------------------------
+
+VBENCH_VALUES = {
+    "subject_consistency": 0.95, "background_consistency": 0.96, "temporal_flickering": 0.97,
+    "motion_smoothness": 0.98, "dynamic_degree": 0.6, "aesthetic_quality": 0.55,
+    "imaging_quality": 0.65, "object_class": 0.85, "multiple_objects": 0.5,
+    "human_action": 0.9, "color": 0.8, "spatial_relationship": 0.6, "scene": 0.4,
+    "appearance_style": 0.22, "temporal_style": 0.24, "overall_consistency": 0.26,
+}
+
+
+def test_vbench_final_scores_by_hand():
+    """scripts/cal_final_score.py with scripts/constant.py's Min/Max and weights (VBench
+    @45e79ec), written out by hand."""
+    from evalsuite.policies.vbench import final_scores
+
+    quality = ((0.95 - 0.1462) / (1.0 - 0.1462) + (0.96 - 0.2615) / (1.0 - 0.2615)
+               + (0.97 - 0.6293) / (1.0 - 0.6293) + (0.98 - 0.706) / (0.9975 - 0.706)
+               + 0.55 + 0.65 + 0.6 * 0.5) / 6.5
+    semantic = (0.85 + 0.5 + 0.9 + 0.8 + 0.6 + 0.4 / 0.8222
+                + (0.22 - 0.0009) / (0.2855 - 0.0009) + 0.24 / 0.364 + 0.26 / 0.364) / 9
+    out = final_scores(VBENCH_VALUES)
+    tol = 1e-14  # a few roundings of values of order 1
+    assert out["quality_score"]["value"] == pytest.approx(quality, rel=tol)
+    assert out["semantic_score"]["value"] == pytest.approx(semantic, rel=tol)
+    assert out["total_score"]["value"] == pytest.approx((4 * quality + semantic) / 5, rel=tol)
+    assert out["normalised"]["dynamic_degree"] == pytest.approx(0.3, rel=tol)
+    assert not any(k.endswith("[partial]") for k in out)
+
+
+def test_vbench_partial_scores_name_what_is_missing():
+    """The five dimensions not reimplemented: Semantic and Total are partial, never numbers
+    under their own names; Quality, complete, is the official one."""
+    from evalsuite.policies.vbench import UNAVAILABLE, final_scores
+
+    values = {d: (None if d in UNAVAILABLE else v) for d, v in VBENCH_VALUES.items()}
+    out = final_scores(values)
+    missing = ["object_class", "multiple_objects", "color", "spatial_relationship", "scene"]
+    assert out["quality_score"]["value"] == final_scores(VBENCH_VALUES)["quality_score"]["value"]
+    for name in ("semantic_score", "total_score"):
+        assert out[name]["value"] is None
+        assert out[name]["unavailable"] == "partial: missing " + ", ".join(missing)
+        assert out[f"{name}[partial]"]["missing"] == missing
+    semantic = (0.9 + (0.22 - 0.0009) / (0.2855 - 0.0009) + 0.24 / 0.364 + 0.26 / 0.364) / 4
+    assert out["semantic_score[partial]"]["value"] == pytest.approx(semantic, rel=1e-14)
+    assert out["total_score[partial]"]["value"] == pytest.approx(
+        (4 * out["quality_score"]["value"] + semantic) / 5, rel=1e-14)
+    assert out["total_score[partial]"]["n"] == 11
