@@ -369,16 +369,46 @@ def _to_rgb(frame) -> np.ndarray:
     return _upright(frame.to_ndarray(format="rgb24"), int(frame.rotation or 0))
 
 
-def _seek_decode(container, stream, pts: list[int], keys: list[int],
-                 wanted: list[int]) -> dict[int, np.ndarray]:
-    """Frames at the wanted indices: per target, seek to the key frame at or before it
-    (unless decoding forward from where we are gets there first) and decode up to it."""
-    at_pts = {pts[i]: i for i in wanted}
-    got: dict[int, np.ndarray] = {}
+class _Kept:
+    """The output clip, filled in place as the wanted frames are decoded (memory: the frames
+    kept, once); an index asked twice fills both places."""
+
+    def __init__(self, idx: list[int]):
+        self.idx = list(idx)
+        self.slots: dict[int, list[int]] = {}
+        for pos, i in enumerate(self.idx):
+            self.slots.setdefault(i, []).append(pos)
+        self.frames: np.ndarray | None = None
+        self.done: set[int] = set()
+
+    def wants(self, i: int) -> bool:
+        return i in self.slots and i not in self.done
+
+    def put(self, i: int, frame) -> None:
+        arr = _to_rgb(frame)
+        if self.frames is None:
+            self.frames = np.empty((len(self.idx), *arr.shape), np.uint8)
+        elif arr.shape != self.frames.shape[1:]:
+            raise MediaError(f"frame size changes within the video ({self.frames.shape[1:3]} "
+                             f"then {arr.shape[:2]})")
+        self.frames[self.slots[i]] = arr
+        self.done.add(i)
+
+    def clip(self, total: int, fps: float, backend: str) -> Clip:
+        if total == 0:
+            raise MediaError("video has zero frames")
+        frames = self.frames if self.frames is not None else np.zeros((0, 0, 0, 3), np.uint8)
+        return Clip(frames, self.idx, total, fps, backend)
+
+
+def _seek_decode(container, stream, pts: list[int], keys: list[int], kept: _Kept) -> None:
+    """Fill ``kept``: per wanted frame, seek to the key frame at or before it (unless
+    decoding forward from where we are gets there first) and decode up to it."""
+    index_of = {pts[i]: i for i in kept.slots}
     frames = None
     position = None  # pts of the last decoded frame
-    for i in sorted(set(wanted)):
-        if i in got:
+    for i in sorted(kept.slots):
+        if not kept.wants(i):
             continue
         target = pts[i]
         k = bisect.bisect_right(keys, target) - 1
@@ -391,24 +421,21 @@ def _seek_decode(container, stream, pts: list[int], keys: list[int],
             if frame.pts is None:
                 raise _SeekMiss("a decoded frame has no timestamp")
             position = frame.pts
-            if position in at_pts and position >= target:
-                got.setdefault(at_pts[position], _to_rgb(frame))
             if position >= target:
+                if position in index_of and kept.wants(index_of[position]):
+                    kept.put(index_of[position], frame)
                 break
-        if i not in got:
+        if kept.wants(i):
             raise _SeekMiss(f"frame {i} (pts {target}) not reached after seeking to {key}")
-    return got
 
 
-def _forward_decode(container, stream, wanted: list[int]) -> tuple[dict[int, np.ndarray], int]:
-    """One pass over the whole video keeping only the wanted frames; also the frame count."""
-    want = set(wanted)
-    got: dict[int, np.ndarray] = {}
+def _forward_decode(container, stream, kept: _Kept) -> int:
+    """One pass over the whole video filling ``kept``; returns the number of frames."""
     n = 0
     for n, frame in enumerate(container.decode(stream), start=1):
-        if n - 1 in want:
-            got[n - 1] = _to_rgb(frame)
-    return got, n
+        if kept.wants(n - 1):
+            kept.put(n - 1, frame)
+    return n
 
 
 def _read_pyav(src: VideoSource, spec: FrameSpec) -> Clip:
@@ -419,37 +446,27 @@ def _read_pyav(src: VideoSource, spec: FrameSpec) -> Clip:
             index = _frame_index(container, stream)
             if index is not None and index[0]:
                 pts, keys = index
-                idx = sample_indices(len(pts), fps, spec)
+                kept = _Kept(sample_indices(len(pts), fps, spec))
                 try:
-                    got = _seek_decode(container, stream, pts, keys, idx)
-                    return _clip(got, idx, len(pts), fps, "pyav")
+                    _seek_decode(container, stream, pts, keys, kept)
+                    return kept.clip(len(pts), fps, "pyav")
                 except _SeekMiss:
                     pass  # the same frames from one forward pass below
-        with _open_av(src) as container:  # no usable packet index: count, then pick
-            stream = _pick_stream(container)
-            if index is None:
-                _, total = _forward_decode(container, stream, [])
-                container.seek(0)
-            else:
-                total = len(index[0])
-            idx = sample_indices(total, fps, spec)
-            got, decoded = _forward_decode(container, stream, idx)
-            if decoded != total:
-                raise MediaError(f"the packets promise {total} frames, the decoder gave "
-                                 f"{decoded}")
-            return _clip(got, idx, total, fps, "pyav")
+        if index is None:  # a packet without timestamp: count the frames by decoding
+            with _open_av(src) as container:
+                total = _forward_decode(container, _pick_stream(container), _Kept([]))
+        else:
+            total = len(index[0])
+        kept = _Kept(sample_indices(total, fps, spec))
+        with _open_av(src) as container:
+            decoded = _forward_decode(container, _pick_stream(container), kept)
+        if decoded != total:
+            raise MediaError(f"the packets promise {total} frames, the decoder gave {decoded}")
+        return kept.clip(total, fps, "pyav")
     except MediaError:
         raise
     except Exception as e:  # PyAV raises many error types mid-stream
         raise MediaError(f"undecodable video: {type(e).__name__}: {e}") from e
-
-
-def _clip(got: dict[int, np.ndarray], idx: list[int], total: int, fps: float,
-          backend: str) -> Clip:
-    if total == 0:
-        raise MediaError("video has zero frames")
-    frames = np.stack([got[i] for i in idx]) if idx else np.zeros((0, 0, 0, 3), np.uint8)
-    return Clip(frames, list(idx), total, fps, backend)
 
 
 def _pyav_available() -> bool:

@@ -414,6 +414,19 @@ def test_forward_pass_fallback_is_exact(videos, monkeypatch):
     assert np.array_equal(clip.frames, full[clip.indices])
 
 
+def test_stream_without_timestamps_is_read_in_one_pass(tmp_path, monkeypatch):
+    """A raw H.264 stream has no packet timestamps: frames are counted by decoding, then
+    taken from one forward pass, equal to the full decode."""
+    raw = write_video(tmp_path / "clip.h264", n=30, fmt="h264")
+    full = plain_decode(raw)
+    given = _Given()
+    monkeypatch.setitem(media.INDEX_RULES, "given", given)
+    for idx in _index_sets(len(full)):
+        given.idx = idx
+        clip = media.read_video(MediaRef(kind="video", path=str(raw)), FrameSpec(rule="given"))
+        assert clip.total == 30 and np.array_equal(clip.frames, full[idx])
+
+
 def test_several_streams_and_audio(videos, tmp_path, monkeypatch):
     """Two video streams: the first (default) one; decord, which picks its own, refuses and
     PyAV reads it. An audio track beside the video is ignored; audio alone is an error."""
