@@ -1,6 +1,7 @@
 """Peak memory and time to sample frames from long videos: the seek-based reader
-(``evalsuite.media.read_video``) against a full decode followed by indexing (what the
-harness did before: ``evalsuite.media.decode_frames`` keeps every frame, then picks).
+(``evalsuite.media.read_video``, method ``seek``) against ``full-decode``, what
+``evalsuite.media`` did before (the file's bytes read into memory, every frame decoded into a
+list, then the sampled ones stacked), kept here as the baseline.
 
     python benchmarks/perf/long_video.py [--minutes 30 60] [--size 160x90] [--fps 10]
         [--gop 250] [--workdir DIR] [--skip-full] [--json out.json]
@@ -55,10 +56,26 @@ def build_video(path: Path, minutes: float, size: tuple[int, int], fps: int, gop
     return time.perf_counter() - t0
 
 
-def measure(path: str, sampling: str, method: str) -> dict:
-    """In this (child) process: sample, time it, report peak RSS before and after."""
+def full_decode(path: str, spec) -> tuple:
+    """The previous reader: bytes in memory, all frames decoded and kept, then indexed."""
+    import io
+
+    import av
     import numpy as np
 
+    from evalsuite.media import sample_indices
+
+    data = Path(path).read_bytes()
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    idx = sample_indices(len(frames), fps, spec)
+    return np.stack([frames[i] for i in idx]), idx, len(frames)
+
+
+def measure(path: str, sampling: str, method: str) -> dict:
+    """In this (child) process: sample, time it, report peak RSS before and after."""
     from evalsuite import media
     from evalsuite.types import FrameSpec, MediaRef
 
@@ -67,11 +84,7 @@ def measure(path: str, sampling: str, method: str) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     if method == "full-decode":
-        frames, fps, _ = media.decode_frames(ref)
-        idx = media.sample_indices(len(frames), fps, spec)
-        clip = np.stack([frames[i] for i in idx])
-        total = len(frames)
-        del frames
+        clip, idx, total = full_decode(path, spec)
     else:
         out = media.read_video(ref, spec)
         clip, idx, total = out.frames, out.indices, out.total
