@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.policies.t2i_compbench import (T2ICompBench, blip_vqa_score,
-                                              split_and_noun_phrases, three_in_one,
+from evalsuite.policies.t2i_compbench import (T2ICompBench, blip_questions, blip_vqa_score,
+                                              round4, split_and_noun_phrases, three_in_one,
                                               yes_probability)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "t2i-compbench"
@@ -29,6 +29,18 @@ def test_blip_vqa_product_by_hand():
     assert blip_vqa_score([0.5, 0.8]) == pytest.approx(0.4)
     assert blip_vqa_score([0.5, 0.8, 0.9], np_num=2) == pytest.approx(0.4)  # first np_num only
     assert blip_vqa_score([]) == 1.0  # no noun phrase: every factor is 1 upstream
+    # 4-decimal answers, float32 product, 4-decimal image score: 1/3 -> 0.3333, and
+    # 0.3333 * 0.3333 = 0.11108889 -> 0.1111
+    assert round4(1 / 3) == 0.3333 and blip_vqa_score([0.3333, 0.3333]) == 0.1111
+    assert blip_vqa_score([0.99995]) == 0.9999  # float32(0.99995) = 0.99994999...
+
+
+def test_blip_questions_by_hand():
+    chunks = ["A green bench", "top", "the left", "The left", "the left side", "the side",
+              "a \"tall\" vase (blue)", "the right"]
+    assert blip_questions(chunks) == ["a green bench?", "the left?", "the left side?",
+                                      "a tall vase blue?"]
+    assert blip_questions([f"n{i}" for i in range(10)], np_num=8)[-1] == "n7?"
 
 
 def test_three_in_one_by_hand():
@@ -110,9 +122,11 @@ def test_t2i_compbench_end_to_end(fx, tmp_path):
     blip = m["color/blip_vqa[np=split-and]"]  # the substitute is named apart
     rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
     color = [x for x in rows if x["category"] == "color"]
-    for x in color:  # per image: product of the per-noun-phrase yes-probabilities
+    for x in color:  # per image: product of the 4-decimal yes-probabilities, to 4 decimals
         assert x["scores"]["questions"] == ["a green bench?", "a blue bowl?"]
-        assert x["scores"]["blip_vqa"] == pytest.approx(math.prod(x["scores"]["p_yes"]))
+        assert all(p == round(p, 4) for p in x["scores"]["p_yes"])
+        assert x["scores"]["blip_vqa"] == pytest.approx(math.prod(x["scores"]["p_yes"]),
+                                                        abs=5e-5 + 1e-7)
     assert blip["value"] == pytest.approx(sum(x["scores"]["blip_vqa"] for x in color) / 2)
     man = [json.loads(x) for x in (run / "manifest.jsonl").read_text().splitlines()]
     assert len(man) == 6 and all((run / x["path"]).is_file() for x in man)
@@ -210,4 +224,149 @@ def test_vbench_prompt_suite_and_generation(fx, tmp_path):
     assert 0 <= m["subject_consistency"]["value"] <= 1 and m["subject_consistency"]["n"] == 1
     for d in ("object_class", "color"):
         assert m[d]["value"] is None and "GRiT" in m[d]["unavailable"]
+    ns = res["normalised_scores"]  # one quality dimension scored: every score only partial
+    assert ns["total_score"]["value"] is None
+    assert "object_class" in ns["total_score"]["unavailable"]
+    assert ns["quality_score[partial]"]["value"] == pytest.approx(
+        (m["subject_consistency"]["value"] - 0.1462) / (1.0 - 0.1462))
+    assert "semantic_score[partial]" not in ns  # no semantic dimension at all: no number
     assert (tmp_path / "vb" / "vbench_videos" / "a cat-0.mp4").exists()
+
+
+# --- BLIP-VQA bookkeeping against the official script -------------------------------------------
+
+CHUNK_POOL = ("a green bench", "a blue bowl", "top", "the side", "the left", "the right",
+              "The left", "the left side", "the top", "Top", "the right of a car", "a dog",
+              "the side table", "a \"red\" box", "a cat (small)", "Mr. Smith's hat", "it",
+              "a wooden chair; a metal fork", "the sky!", "two #1 apples", "a vase ~ish",
+              "the left ", " the left", "a man reading a book", "a circle*", "THE SIDE")
+
+
+class _Chunks:
+    """A stand-in for spaCy's ``nlp`` (CI has no en_core_web_sm): each prompt's noun chunks
+    are fixed by the test, so both sides get the same chunks and only the bookkeeping after
+    them is compared."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def __call__(self, text):
+        from types import SimpleNamespace
+        return SimpleNamespace(noun_chunks=[SimpleNamespace(text=c) for c in self.table[text]])
+
+
+def _generated_prompts():
+    import random
+
+    rng = random.Random(7)
+    real = []
+    for cat in ("color", "shape", "texture", "complex"):
+        real += (SHARED / f"{cat}_val.txt").read_text().splitlines()[:40]
+    prompts, table = [], {}
+    for n, prompt in enumerate(p for p in real if p.strip()):
+        k = rng.choice([0, 1, 2, 3, 4, 6, 8, 9, 12])
+        chunks = [rng.choice(CHUNK_POOL) for _ in range(k)]
+        if n % 17 == 0:
+            chunks.append(" ".join(["word"] * 60))  # longer than pre_question's 50 words
+        table[prompt] = chunks
+        prompts.append(prompt)
+    return prompts, table
+
+
+def test_blip_vqa_equals_the_official_script():
+    """Many real prompts with generated noun chunks (dropped ones, near misses, punctuation,
+    more than 8, none, over 50 words) and generated answer logits: the questions asked, the
+    per-answer and per-image rounding, the float32 product and the category mean equal the
+    upstream script's (tests/reference/t2i_compbench_blip_vqa.py) exactly."""
+    import hashlib
+
+    import torch
+    from reference.t2i_compbench_blip_vqa import main as upstream_main
+
+    from evalsuite.policies.base import GenItem
+    from evalsuite.types import RunRecord, Score
+
+    prompts, table = _generated_prompts()
+    samples, yes_id, no_id = 3, 5, 9
+
+    def logits(image: str, question: str):
+        seed = int.from_bytes(hashlib.sha256(f"{image}|{question}".encode()).digest()[:4], "big")
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(64, generator=g) * 3
+
+    def upstream_answer(image, question):  # blip_vqa.py vqa_prob: float32 softmax ratio
+        prob = torch.softmax(logits(image, question)[None], dim=1)
+        return (prob[:, yes_id] / (prob[:, yes_id] + prob[:, no_id]))[0]
+
+    files = [f"{p}_{n * samples + k:06}.png" for n, p in enumerate(prompts)
+             for k in range(samples)]
+    up_rows, up_score, up_questions = upstream_main(list(reversed(files)), _Chunks(table),
+                                                    upstream_answer)
+    items = [GenItem(f"color:{n:03d}", p, "color") for n, p in enumerate(prompts)]
+    records = {}
+    for j, name in enumerate(files):
+        prompt = prompts[j // samples]
+        questions = blip_questions(table[prompt])
+        assert questions == [q[j] for q in up_questions if q[j] != ""], prompt
+        answers = [round4(yes_probability(logits(name, q), yes_id, no_id)) for q in questions]
+        ours = blip_vqa_score(answers)
+        assert ours == float(up_rows[j]["answer"]), (prompt, answers)
+        uid = f"{items[j // samples].item_id}#{j % samples}"
+        records[("eval", uid)] = RunRecord(uid, "eval", score=Score(
+            value=ours, extras={"category": "color", "blip_vqa": ours}))
+    assert sum(len(q) for q in table.values()) > 500
+    assert any(not blip_questions(c) for c in table.values())  # images with no question
+    shuffled = dict(sorted(records.items(), key=lambda kv: hashlib.sha1(
+        kv[0][1].encode()).hexdigest()))
+    m = T2ICompBench().metrics(items, shuffled)["metrics"]["color/blip_vqa"]
+    assert m["value"] == up_score and m["n"] == len(files)
+
+
+# --- VBench normalised Quality / Semantic / Total -----------------------------------------------
+
+VBENCH_VALUES = {
+    "subject_consistency": 0.95, "background_consistency": 0.96, "temporal_flickering": 0.97,
+    "motion_smoothness": 0.98, "dynamic_degree": 0.6, "aesthetic_quality": 0.55,
+    "imaging_quality": 0.65, "object_class": 0.85, "multiple_objects": 0.5,
+    "human_action": 0.9, "color": 0.8, "spatial_relationship": 0.6, "scene": 0.4,
+    "appearance_style": 0.22, "temporal_style": 0.24, "overall_consistency": 0.26,
+}
+
+
+def test_vbench_final_scores_by_hand():
+    """scripts/cal_final_score.py with scripts/constant.py's Min/Max and weights (VBench
+    @45e79ec), written out by hand."""
+    from evalsuite.policies.vbench import final_scores
+
+    quality = ((0.95 - 0.1462) / (1.0 - 0.1462) + (0.96 - 0.2615) / (1.0 - 0.2615)
+               + (0.97 - 0.6293) / (1.0 - 0.6293) + (0.98 - 0.706) / (0.9975 - 0.706)
+               + 0.55 + 0.65 + 0.6 * 0.5) / 6.5
+    semantic = (0.85 + 0.5 + 0.9 + 0.8 + 0.6 + 0.4 / 0.8222
+                + (0.22 - 0.0009) / (0.2855 - 0.0009) + 0.24 / 0.364 + 0.26 / 0.364) / 9
+    out = final_scores(VBENCH_VALUES)
+    tol = 1e-14  # a few roundings of values of order 1
+    assert out["quality_score"]["value"] == pytest.approx(quality, rel=tol)
+    assert out["semantic_score"]["value"] == pytest.approx(semantic, rel=tol)
+    assert out["total_score"]["value"] == pytest.approx((4 * quality + semantic) / 5, rel=tol)
+    assert out["normalised"]["dynamic_degree"] == pytest.approx(0.3, rel=tol)
+    assert not any(k.endswith("[partial]") for k in out)
+
+
+def test_vbench_partial_scores_name_what_is_missing():
+    """The five dimensions not reimplemented: Semantic and Total are partial, never numbers
+    under their own names; Quality, complete, is the official one."""
+    from evalsuite.policies.vbench import UNAVAILABLE, final_scores
+
+    values = {d: (None if d in UNAVAILABLE else v) for d, v in VBENCH_VALUES.items()}
+    out = final_scores(values)
+    missing = ["object_class", "multiple_objects", "color", "spatial_relationship", "scene"]
+    assert out["quality_score"]["value"] == final_scores(VBENCH_VALUES)["quality_score"]["value"]
+    for name in ("semantic_score", "total_score"):
+        assert out[name]["value"] is None
+        assert out[name]["unavailable"] == "partial: missing " + ", ".join(missing)
+        assert out[f"{name}[partial]"]["missing"] == missing
+    semantic = (0.9 + (0.22 - 0.0009) / (0.2855 - 0.0009) + 0.24 / 0.364 + 0.26 / 0.364) / 4
+    assert out["semantic_score[partial]"]["value"] == pytest.approx(semantic, rel=1e-14)
+    assert out["total_score[partial]"]["value"] == pytest.approx(
+        (4 * out["quality_score"]["value"] + semantic) / 5, rel=1e-14)
+    assert out["total_score[partial]"]["n"] == 11

@@ -198,7 +198,7 @@ class UnifiedRewardQwen(GenerativeJudge):
         n, (rh, rw), sample_fps = qwen_video_plan(
             total, vfps, h, w, fps=float(self.options.get("video_fps", FPS)),
             max_frames=int(self.options.get("video_max_frames", FPS_MAX_FRAMES)))
-        frames = load_video(ref, FrameSpec(num_frames=n))  # native size
+        frames = load_video(ref, FrameSpec(num_frames=n, rule="qwen-vl-utils"))  # native size
         return qwen_video_resize(frames, rh, rw), sample_fps
 
     def render(self, messages, mode, images, videos) -> str:

@@ -190,7 +190,7 @@ class VideoScore(Judge):
         media = item.candidate.media
         if media is None or media.kind != "video":
             raise ValueError("VideoScore scores videos; this candidate has none")
-        clip = load_video(media, FrameSpec())  # every frame (decoded once, cached)
+        clip = load_video(media, FrameSpec(num_frames=self.max_frames, rule="arange-trunc"))
         frames = [Image.fromarray(clip[i]) for i in frame_indices(len(clip), self.max_frames)]
         return {"text": build_prompt(item.prompt, len(frames)), "images": frames}
 

@@ -7,12 +7,22 @@ a folder with the same file names). Metrics, re-implemented on current libraries
 upstream scripts (formulas only; the upstream code needs LAVIS-era BLIP, OpenAI ``clip`` and
 detectron2):
 
-* color / shape / texture - **BLIP-VQA** (``BLIPvqa_eval/BLIP_vqa.py``,
-  ``BLIPvqa_eval/models/blip_vqa.py`` ``vqa_prob``): for each of the first ``np_num`` (8) noun
-  phrases of the prompt (spaCy ``en_core_web_sm`` ``noun_chunks``) ask ``"<noun phrase>?"``;
-  the answer is P(yes) / (P(yes) + P(no)) from the softmax over the vocabulary of the
-  decoder's first token after the decoder-start token; a prompt's score is the **product** over
-  its noun phrases (missing phrases count 1); the category score is the mean over images.
+* color / shape / texture - **BLIP-VQA**, exactly as ``BLIPvqa_eval/BLIP_vqa.py`` (with
+  ``BLIPvqa_eval/models/blip_vqa.py`` ``vqa_prob`` and ``BLIPvqa_eval/data/utils.py``
+  ``pre_question``) at the pinned commit:
+
+  - noun phrases: spaCy ``en_core_web_sm`` ``noun_chunks`` of the prompt, minus the chunks
+    whose text is exactly one of :data:`DROPPED_CHUNKS` (``top``, ``the side``, ``the left``,
+    ``the right``: case-sensitive, so ``"the left side"`` or ``"The left"`` stay); the first
+    ``np_num`` (8) that remain are asked;
+  - question: ``"<chunk>?"`` through ``pre_question``: lower-cased, ``.!"()*#:;~`` removed,
+    trailing spaces stripped, cut to 50 words;
+  - answer: P(yes) / (P(yes) + P(no)) from the softmax over the vocabulary of the decoder's
+    first token after the decoder-start token, **rounded to 4 decimals** (``'{:.4f}'``);
+  - per image: the answers as float32, multiplied left to right in float32 (an unasked
+    phrase counts 1), the product **rounded to 4 decimals**;
+  - category: the sum of the rounded per-image scores in image order (prompt order, then
+    sample) divided by the number of images.
   Weights: transformers ``BlipForQuestionAnswering`` (``Salesforce/blip-vqa-capfilt-large``,
   the HF port of the ``model_base_vqa_capfilt_large.pth`` checkpoint upstream loads). The
   question attention mask is the padded one, as upstream (transformers' ``generate`` uses
@@ -38,7 +48,6 @@ Options (``--bench-option k=v``): ``categories`` (comma list), ``prompts_per_cat
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,10 +77,40 @@ def yes_probability(logits_row, yes_id: int, no_id: int) -> float:
     return float(p[yes_id] / (p[yes_id] + p[no_id]))
 
 
-def blip_vqa_score(p_yes: list[float], np_num: int = 8) -> float:
-    """Product of the per-noun-phrase yes-probabilities; phrases beyond the prompt's count
-    contribute 1 (upstream sets them to 1), only the first ``np_num`` are asked."""
-    return math.prod(p_yes[:np_num]) if p_yes else 1.0
+# BLIP_vqa.py Create_annotation_for_BLIP: noun chunks with exactly these texts are not asked.
+DROPPED_CHUNKS = ("top", "the side", "the left", "the right")
+
+
+def pre_question(question: str, max_words: int = 50) -> str:
+    """BLIPvqa_eval/data/utils.py ``pre_question``: lower-case, drop ``.!"()*#:;~``, strip
+    trailing spaces, keep the first ``max_words`` space-separated words."""
+    question = re.sub(r"([.!\"()*#:;~])", "", question.lower()).rstrip(" ")
+    words = question.split(" ")
+    return " ".join(words[:max_words]) if len(words) > max_words else question
+
+
+def blip_questions(chunks: list[str], np_num: int = 8) -> list[str]:
+    """The questions BLIP_vqa.py asks for a prompt's noun chunks (in order): the chunks not
+    in :data:`DROPPED_CHUNKS`, the first ``np_num``, each as ``pre_question(chunk + "?")``."""
+    kept = [c for c in chunks if c not in DROPPED_CHUNKS]
+    return [pre_question(f"{c}?") for c in kept[:np_num]]
+
+
+def round4(x: float) -> float:
+    """Upstream's ``float('{:.4f}'.format(x))`` (answers and per-image scores)."""
+    return float(f"{x:.4f}")
+
+
+def blip_vqa_score(answers: list[float], np_num: int = 8) -> float:
+    """One image: the 4-decimal answers as float32, multiplied left to right in float32 (the
+    ``reward`` tensor of BLIP_vqa.py; phrases beyond the prompt's count are 1), then rounded
+    to 4 decimals. ``answers`` are the already rounded answers of the asked questions."""
+    import numpy as np
+
+    product = np.float32(1.0)
+    for a in answers[:np_num]:
+        product = np.float32(product * np.float32(a))
+    return round4(float(product))
 
 
 def three_in_one(attribute: float, spatial: float | None, action: float | None,
@@ -109,7 +148,8 @@ class T2ICompBench(PolicyBenchmark):
                                                "en_core_web_sm")
     metric_notes: ClassVar[dict[str, str]] = {
         "<attr>/blip_vqa": "color/shape/texture: product over noun phrases of "
-                           "P(yes)/(P(yes)+P(no)), mean over images",
+                           "P(yes)/(P(yes)+P(no)) (4-decimal answers, float32 product "
+                           "rounded to 4 decimals), mean over images",
         "non_spatial/clipscore": "cosine of normalised CLIP ViT-B/32 embeddings, mean",
         "complex/3_in_1": "unavailable for spatial prompts (UniDet)",
         "spatial|numeracy|3d_spatial": UNIDET_REASON,
@@ -197,8 +237,16 @@ class T2ICompBench(PolicyBenchmark):
 
         suffix = "" if self.np_backend == "spacy" else f"[np={self.np_backend}]"
         vals: dict[str, dict[str, float]] = defaultdict(dict)  # metric -> sample -> score
-        for key, rec in records.items():
-            if key[0] != "eval" or rec.error is not None or rec.score is None:
+        # BLIP_vqa.py sums the per-image scores in image order (prompt order, then sample)
+        position = {it.item_id: n for n, it in enumerate(items)}
+
+        def image_order(key):
+            item_id, _, k = key[1].rpartition("#")
+            return position.get(item_id, len(position)), int(k) if k.isdigit() else 0
+
+        for key in sorted((k for k in records if k[0] == "eval"), key=image_order):
+            rec = records[key]
+            if rec.error is not None or rec.score is None:
                 continue
             ex = rec.score.extras
             cat = ex.get("category")
@@ -279,6 +327,7 @@ class CompBenchScorer:
         return self._nlp
 
     def noun_phrases(self, prompt: str) -> list[str]:
+        """The prompt's noun chunks (all of them; :func:`blip_questions` filters)."""
         if self.bench.np_backend == "split-and":
             return split_and_noun_phrases(prompt)
         return [c.text for c in self._spacy()(prompt).noun_chunks]
@@ -292,8 +341,7 @@ class CompBenchScorer:
         p: dict[str, Any] = {"category": cat, "image": img, "questions": [], "clip_text": None,
                              "complex_type": unit.item.meta.get("complex_type")}
         if cat in ATTRIBUTE or cat == "complex":
-            p["questions"] = [f"{np}?" for np in self.noun_phrases(unit.item.prompt)
-                              ][:self.np_num]
+            p["questions"] = blip_questions(self.noun_phrases(unit.item.prompt), self.np_num)
         if cat == "non_spatial":
             p["clip_text"] = unit.item.prompt
         if cat == "complex" and self.bench.np_backend == "spacy":
@@ -323,7 +371,7 @@ class CompBenchScorer:
                                                 encoder_attention_mask=inputs["attention_mask"]
                                                 ).logits[:, 0, :]
             for (i, _), row in zip(pairs, logits):
-                p_yes[i].append(yes_probability(row, self.yes_id, self.no_id))
+                p_yes[i].append(round4(yes_probability(row, self.yes_id, self.no_id)))
         clip_idx = [i for i, p in enumerate(prepared) if p["clip_text"] is not None]
         cos: dict[int, float] = {}
         if clip_idx:

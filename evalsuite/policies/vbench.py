@@ -283,7 +283,70 @@ class VBench(PolicyBenchmark):
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
                 units = {ex["unit_id"]: float(ex[d]) for ex in vals}
             m[d] = metric(value, len(vals), per_item=units, errors=errs)
-        return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM}
+        values = {d: (m[d] or {}).get("value") if d in m else None for d in DIMENSIONS}
+        return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM,
+                "normalised_scores": final_scores(values)}
+
+
+# --- the leaderboard's Quality / Semantic / Total ------------------------------------------------
+# scripts/constant.py + scripts/cal_final_score.py (github Vchitect/VBench @45e79ec): each
+# dimension is min-max normalised with NORMALIZE_DIC, times DIM_WEIGHT (dynamic degree 0.5);
+# Quality / Semantic = sum over QUALITY_LIST / SEMANTIC_LIST / sum of their weights; Total =
+# (4 Quality + 1 Semantic) / 5. Upstream fills a missing dimension with 0 (which normalises
+# to a made-up number); here a score missing a dimension is reported only as partial.
+NORMALIZE = {  # dimension: (Min, Max)
+    "subject_consistency": (0.1462, 1.0), "background_consistency": (0.2615, 1.0),
+    "temporal_flickering": (0.6293, 1.0), "motion_smoothness": (0.706, 0.9975),
+    "dynamic_degree": (0.0, 1.0), "aesthetic_quality": (0.0, 1.0),
+    "imaging_quality": (0.0, 1.0), "object_class": (0.0, 1.0), "multiple_objects": (0.0, 1.0),
+    "human_action": (0.0, 1.0), "color": (0.0, 1.0), "spatial_relationship": (0.0, 1.0),
+    "scene": (0.0, 0.8222), "appearance_style": (0.0009, 0.2855),
+    "temporal_style": (0.0, 0.364), "overall_consistency": (0.0, 0.364),
+}
+DIM_WEIGHT = {d: 0.5 if d == "dynamic_degree" else 1.0 for d in NORMALIZE}
+QUALITY_LIST = ("subject_consistency", "background_consistency", "temporal_flickering",
+                "motion_smoothness", "aesthetic_quality", "imaging_quality", "dynamic_degree")
+SEMANTIC_LIST = ("object_class", "multiple_objects", "human_action", "color",
+                 "spatial_relationship", "scene", "appearance_style", "temporal_style",
+                 "overall_consistency")
+QUALITY_WEIGHT, SEMANTIC_WEIGHT = 4, 1
+
+
+def final_scores(values: dict[str, float | None]) -> dict[str, Any]:
+    """The leaderboard's normalised scores from per-dimension values (upstream scale, 0..1).
+
+    ``quality_score`` / ``semantic_score`` / ``total_score`` carry a number only when every
+    dimension they need has one; otherwise they are unavailable naming what is missing, and
+    ``<name>[partial]`` holds the same formula over the available dimensions (weights
+    renormalised), with the missing ones listed (absent when nothing is available): never
+    to be read as the official score.
+    """
+    norm = {d: (values[d] - lo) / (hi - lo) * DIM_WEIGHT[d]
+            for d, (lo, hi) in NORMALIZE.items() if values.get(d) is not None}
+    out: dict[str, Any] = {"reference": f"{UPSTREAM} scripts/cal_final_score.py",
+                           "normalised": norm}
+    parts: dict[str, tuple[float | None, list[str]]] = {}
+    for name, dims in (("quality_score", QUALITY_LIST), ("semantic_score", SEMANTIC_LIST)):
+        have = [d for d in dims if d in norm]
+        missing = [d for d in dims if d not in norm]
+        value = (sum(norm[d] for d in have) / sum(DIM_WEIGHT[d] for d in have)) if have else None
+        parts[name] = (value, missing)
+    q, s = parts["quality_score"], parts["semantic_score"]
+    both = None if q[0] is None or s[0] is None else \
+        (q[0] * QUALITY_WEIGHT + s[0] * SEMANTIC_WEIGHT) / (QUALITY_WEIGHT + SEMANTIC_WEIGHT)
+    parts["total_score"] = (both, q[1] + s[1])
+    for name, (value, missing) in parts.items():
+        n = len(QUALITY_LIST) + len(SEMANTIC_LIST) if name == "total_score" else \
+            len(QUALITY_LIST if name == "quality_score" else SEMANTIC_LIST)
+        if not missing:
+            out[name] = metric(value, n)
+            continue
+        out[name] = unavailable(f"partial: missing {', '.join(missing)}")
+        if value is not None:
+            out[f"{name}[partial]"] = metric(value, n - len(missing), missing=missing,
+                                             note="over the available dimensions only; not "
+                                                  "the official score")
+    return out
 
 
 def _flickering(exs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -213,7 +213,7 @@ class VideoMME(PolicyBenchmark):
         subtitles = str(self.options.get("subtitles", "false")).lower() in ("1", "true", "yes")
         sdir = Path(self.options.get("subtitle_dir") or root / "subtitle")
         frame_num = int(self.options.get("subtitle_frames", 32))
-        spec = FrameSpec(num_frames=int(self.options.get("num_frames", 32)))
+        spec = FrameSpec(int(self.options.get("num_frames", 32)), rule="lmms-eval-qwen2.5-vl")
         shown: dict[str, str] = {}  # videoID -> its subtitle text (several questions each)
         out: list[McqItem | ItemError] = []
         for r in rows:
