@@ -121,6 +121,8 @@ for _ckpt in ([f"2.0-qwen-{s}" for s in ("3b", "7b", "32b", "72b")]
               + ["Flex-qwen3vl-8b"]):
     JUDGES.register(f"unifiedreward-{_ckpt.lower()}", f"{_J}.unifiedreward:UnifiedRewardQwen",
                     model=f"CodeGoat24/UnifiedReward-{_ckpt}")
+JUDGES.register("unifiedreward-think-llava-7b", f"{_J}.unifiedreward:UnifiedRewardLlava",
+                model="CodeGoat24/UnifiedReward-Think-7b")
 JUDGES.register("llava-critic", f"{_J}.llava_critic:LlavaCritic")
 JUDGES.register("openai", f"{_J}.openai_judge:OpenAIJudge")  # OpenAI-compatible endpoint
 JUDGES.register("tiny-clip-synthetic", "evalsuite.training.synthetic:TinyClipJudge")

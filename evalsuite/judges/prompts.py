@@ -206,6 +206,18 @@ FAMILIES["unifiedreward-think-qwen"] = {
                                    verdict="answer-think", max_new_tokens=4096),
 }
 
+# UnifiedReward-Think on LLaVA-OneVision (UnifiedReward-Think-7b): the same texts after the
+# LLaVA image tokens; GenAI-Bench image resized to 512x512, 8 frames per video, 4096 tokens.
+FAMILIES["unifiedreward-think-llava"] = {
+    "pair-image": Template(THINK_PAIR_IMAGE, _THINK + "GenAI-Bench-Image/test_llava_cot_genAI_bench_image.py",
+                           llava_joint="<image>\n <image>\n", verdict="image-think"),
+    "pair-video": Template(THINK_PAIR_VIDEO, _THINK + "GenAI-Bench-Video/test_llava_cot_genAI_bench_video.py",
+                           verdict="video-think"),
+    "pair-understanding": Template(THINK_PAIR_UNDERSTANDING,
+                                   _THINK + "VL-RewardBench/test_llava_cot_vl_rewardbench.py",
+                                   verdict="answer-think"),
+}
+
 # The vLLM request scripts (vllm_qwen/vllm_request.py: RGB, JPEG quality 95, max_tokens
 # 4096): UnifiedReward-2.0 benchmark scripts, Think-qwen3vl, Edit, Flex. Videos go as 8
 # frames each (decord, linspace(0, n-1, 8).astype(int32)), Video 1's then Video 2's.

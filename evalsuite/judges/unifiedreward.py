@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from evalsuite.judges.generative import GenerativeJudge, ModelCard, Prepared, card_revisions
 from evalsuite.judges.prompts import (Template, llava_conversation, llava_image_prefix,
                                       template_for)
-from evalsuite.media import to_rgb
+from evalsuite.media import open_image, to_rgb
 from evalsuite.types import FrameSpec
 
 # max_new_tokens per mode from the upstream scripts (github CodeGoat24/UnifiedReward):
@@ -81,6 +81,9 @@ LLAVA_CARDS: dict[str, ModelCard] = {
     for m in ("CodeGoat24/UnifiedReward-7b", "CodeGoat24/UnifiedReward-0.5b",
               "CodeGoat24/UnifiedReward-7b-v1.5")
 }
+LLAVA_CARDS["CodeGoat24/UnifiedReward-Think-7b"] = ModelCard(
+    "unifiedreward-think-llava", _LLAVA_TOKENS, think=True, notes="original-LLaVA format on "
+    "the hub: convert to transformers LlavaOnevision and use --model-path")
 
 # qwen-vl-utils vision_process.py constants (github QwenLM/Qwen2.5-VL,
 # qwen-vl-utils/src/qwen_vl_utils/vision_process.py).
@@ -168,25 +171,6 @@ QWEN_ARCHS = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
               "qwen3_vl": "Qwen3VLForConditionalGeneration"}
 
 
-def raw_image(ref):
-    """The image as stored (mode kept: palette, RGBA, ...), for scripts that transform
-    before converting to RGB."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    from evalsuite.media import MediaError, _open_bytes
-
-    if ref.kind != "image":
-        raise MediaError(f"expected an image, got a {ref.kind}")
-    try:
-        img = Image.open(io.BytesIO(_open_bytes(ref)))
-        img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise MediaError(f"unreadable image {ref.describe()}: {e}") from e
-    return img
-
-
 def jpeg_roundtrip(img):
     """vllm_qwen/vllm_request.py ``_encode_image``: ``img.convert("RGB")`` saved as JPEG
     quality 95 (sent base64; the server decodes it): the pixels the served model sees."""
@@ -260,7 +244,7 @@ class UnifiedRewardQwen(GenerativeJudge):
         self.model = self._from_pretrained(getattr(transformers, QWEN_ARCHS[kind]), dtype)
 
     def load_image(self, ref, tpl: Template | None = None):
-        img = raw_image(ref)
+        img = open_image(ref)
         if tpl is not None and tpl.image_size is not None:
             # Think GenAI-Bench image: ``data['left_image'].resize((512, 512))`` on the image
             # as stored, before process_vision_info converts it

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ SCRIPTS = {
                        "point_score_ACS_image_generation.py",
     "2.0/point-video": "inference_qwen/UnifiedReward-2.0-inference/"
                        "point_score_APS_video_generation.py",
+    "v1/point-image": "inference_qwen/image_generation/qwen_point_score_image_generation.py",
+    "v1/point-video": "inference_qwen/video_generation/qwen_point_score_video_generation.py",
     "v1/point-understanding":
         "inference_qwen/image_understanding/qwen_point_score_image_understanding.py",
     "think-qwen25/pair-image": "UnifiedReward-Think/benchmark_evaluation/GenAI-Bench-Image/"
@@ -57,6 +60,12 @@ SCRIPTS = {
                                        "test_qwen3vl_videogen_rewardbench.py",
     "think-qwen3/pair-understanding": "UnifiedReward-Think/benchmark_evaluation/"
                                       "vLLM_qwen3_evaluation/test_qwen3vl_vlreward_bench.py",
+    "think-llava/pair-image": "UnifiedReward-Think/benchmark_evaluation/GenAI-Bench-Image/"
+                              "test_llava_cot_genAI_bench_image.py",
+    "think-llava/pair-video": "UnifiedReward-Think/benchmark_evaluation/GenAI-Bench-Video/"
+                              "test_llava_cot_genAI_bench_video.py",
+    "think-llava/pair-understanding": "UnifiedReward-Think/benchmark_evaluation/"
+                                      "VL-RewardBench/test_llava_cot_vl_rewardbench.py",
     "edit/pair-edit": "UnifiedReward-Edit/edit_pairwise_rank.py",
     "edit/pair-score-edit": "UnifiedReward-Edit/edit_paiwise_score.py",
     "edit/point-edit-if": "UnifiedReward-Edit/edit_pointwise_instruction_following.py",
@@ -81,8 +90,17 @@ def prompt_of(source: str) -> str:
     return best
 
 
+def checkpoints(readme: str) -> list[str]:
+    """Every checkpoint the README links (huggingface.co/CodeGoat24/UnifiedReward-*)."""
+    return sorted(set(re.findall(r"huggingface\.co/(CodeGoat24/UnifiedReward-[\w.-]+)",
+                                 readme)))
+
+
 def main(git_dir: str) -> None:
     out = {"repo": REPO, "commit": COMMIT, "sentinels": SENTINELS, "prompts": {}}
+    readme = subprocess.run(["git", "-C", git_dir, "show", f"{COMMIT}:README.md"],
+                            check=True, capture_output=True, text=True).stdout
+    out["readme_checkpoints"] = checkpoints(readme)
     for key, path in SCRIPTS.items():
         src = subprocess.run(["git", "-C", git_dir, "show", f"{COMMIT}:{path}"], check=True,
                              capture_output=True, text=True).stdout
