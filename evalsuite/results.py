@@ -137,7 +137,6 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs) -> 
                 "margins": v.margins if v else {},
                 "raw": v.raw if v else None,
                 "extras": v.extras if v else {},  # parse rule, generated tokens, reasoning
-                "seconds": rec.seconds if rec else None,
                 "swapped": rec.swapped if rec else None,
                 "other_order": rec.verdict_other_order.preferred
                 if rec and rec.verdict_other_order else None,

@@ -1,31 +1,52 @@
-"""UnifiedReward (Wang et al. 2025): a VLM fine-tuned to judge image/video generation and
-understanding, pairwise ("Image 1 is better.") and pointwise ("Final Score: X").
+"""UnifiedReward (Wang et al. 2025) and its successors: VLMs fine-tuned to judge image/video
+generation, image understanding and image editing, pairwise and pointwise.
 
-* ``UnifiedRewardQwen`` - Qwen2.5-VL checkpoints (``CodeGoat24/UnifiedReward-qwen-7b``,
-  ``-3b``, ``-32b``, ``UnifiedReward-2.0-qwen-7b``, ``UnifiedReward-Think-qwen-7b``), loaded with
-  ``Qwen2_5_VLForConditionalGeneration`` + ``AutoProcessor``. Video frames follow
-  qwen-vl-utils (fps 2.0, 4..768 frames, even count, per-frame pixel budget), re-implemented
-  in :func:`qwen_video_plan` (the package is not a dependency). Resizing follows it too:
-  images by PIL ``Image.resize`` to ``smart_resize`` (4..16384 x 28 x 28 pixels,
-  :func:`qwen_image_resize`), video frames by torchvision bicubic antialiased resize of the
-  uint8 clip (:func:`qwen_video_resize`); the processor's own resize is then a no-op.
+Reference: github CodeGoat24/UnifiedReward @ff6f520 (prompts, media handling and answer
+formats per script, cited template by template in :mod:`evalsuite.judges.prompts`).
+
+* ``UnifiedRewardQwen`` - every Qwen-based checkpoint the upstream README names
+  (:data:`QWEN_CHECKPOINTS`): v1 (``UnifiedReward-qwen-3b/7b/32b``), 2.0 (Qwen2.5-VL
+  3B-72B, Qwen3-VL 2B-32B), Think (``-Think-qwen-7b``, ``-Think-qwen3vl-*``), Edit
+  (``-Edit-qwen-*``, ``-Edit-qwen3vl-*``) and Flex (``-Flex-qwen3vl-8b``). ``--model``
+  picks the card, hence the prompt family; the architecture (``Qwen2_5_VL`` /
+  ``Qwen3VL...ForConditionalGeneration``) follows the checkpoint's ``config.json``.
+  Media follow each family's scripts:
+
+  - v1 and Think-qwen (transformers scripts, qwen-vl-utils 0.0.8): images converted to RGB
+    and PIL-resized to ``smart_resize`` (4..16384 x 28 x 28 pixels,
+    :func:`qwen_image_resize`); the Think GenAI-Bench image script first resizes both
+    images to 512x512; videos sampled at fps 2.0 (4..768 frames, even count, per-frame
+    pixel budget, :func:`qwen_video_plan`) and resized by torchvision bicubic antialias
+    (:func:`qwen_video_resize`); the processor's own resize is then a no-op.
+  - 2.0, Think-qwen3vl, Edit, Flex (vLLM request scripts): each image ``convert("RGB")``
+    and JPEG quality 95 (:func:`jpeg_roundtrip`), then the checkpoint's processor resizes
+    as the server's does; a video is 8 frames per side (``linspace(...).astype(int)``) or,
+    for 2.0 pointwise / pairwise scores, 16 / 8 frames at ``int(i * n / k)``
+    (:func:`frame_indices`), each frame sent as an image.
 * ``UnifiedRewardLlava`` - LLaVA-OneVision checkpoints (``CodeGoat24/UnifiedReward-7b``,
-  ``-0.5b``, ``-7b-v1.5``). **The hub repositories are original-LLaVA-format checkpoints
-  (``llava_qwen``), which transformers cannot load**: convert them first with transformers'
-  ``models/llava_onevision/convert_llava_onevision_weights_to_hf.py`` and pass the result with
-  ``--model-path`` (plus ``--model CodeGoat24/UnifiedReward-7b`` to pick its settings).
-  Loaded with ``LlavaOnevisionForConditionalGeneration``. Prompts use LLaVA's ``qwen_1_5``
-  conversation and ``<image>`` prefixes exactly as the upstream LLaVA scripts; videos are
-  8 uniformly sampled frames per video resized to 512x512, each frame one ``<image>``.
-  Each sample's images are passed as its own list, so transformers applies anyres tiling to
-  single-image samples only and encodes multi-image samples (pairs, video frames) at base
-  resolution, as LLaVA-OneVision does; small differences from the original LLaVA code
-  (e.g. the per-image newline token, frame indices of ``opencv_extract_frames``) remain.
+  ``-0.5b``, ``-7b-v1.5``, ``-Think-7b``). **The hub repositories are original-LLaVA-format
+  checkpoints (``llava_qwen``), which transformers cannot load**: convert them first with
+  transformers' ``models/llava_onevision/convert_llava_onevision_weights_to_hf.py`` and pass
+  the result with ``--model-path`` (plus ``--model CodeGoat24/UnifiedReward-7b`` to pick its
+  settings). Loaded with ``LlavaOnevisionForConditionalGeneration``. Prompts use LLaVA's
+  ``qwen_1_5`` conversation and ``<image>`` prefixes exactly as the upstream LLaVA scripts;
+  videos are 8 uniformly sampled frames per video resized to 512x512, each frame one
+  ``<image>``. Each sample's images are passed as its own list, so transformers applies
+  anyres tiling to single-image samples only and encodes multi-image samples (pairs, video
+  frames) at base resolution, as LLaVA-OneVision does; small differences from the original
+  LLaVA code (e.g. the per-image newline token, frame indices of ``opencv_extract_frames``)
+  remain.
+
+Deliberate differences from the upstream scripts: decoding is greedy everywhere (the vLLM
+scripts send ``"do_sample": False``, a field the OpenAI-compatible server ignores, so the
+served model samples with its generation_config defaults); a video's frames are JPEG-encoded
+once (the 2.0 ``read_video_frames`` saves them with OpenCV and re-encodes with PIL); the
+swap of presentation order is seeded (the scripts' is not).
 
 Prompts: :mod:`evalsuite.judges.prompts`; parsing: :mod:`evalsuite.judges.parsing`.
 Options (``--option k=v``): ``max_new_tokens``, ``backend=vllm`` (untested on CPU),
-``device_map=auto`` (large checkpoints over several GPUs),
-``prompt_family`` (e.g. ``unifiedreward-qwen-2.0``), ``video_fps``, ``video_max_frames``.
+``device_map=auto`` (large checkpoints over several GPUs), ``prompt_family`` (e.g.
+``unifiedreward-qwen-2.0-pair-score``), ``video_fps``, ``video_max_frames``.
 """
 
 from __future__ import annotations
