@@ -367,3 +367,15 @@ def test_cli_runs_each_family_on_its_benchmarks(fx, q3, tmp_path, judge, bench, 
     assert r.exit_code == 0, r.output
     res = json.loads(next(tmp_path.glob("*/results.json")).read_text())
     assert res["counts"]["judged"] > 0
+
+
+def test_generation_reports_reasoning_length_and_tokens():
+    from evalsuite.judges.generative import Generation
+
+    g = Generation("<think>\n1. Aesthetics: ...\n</think>\n<answer>Image 1 is better</answer>",
+                   17, False)
+    assert g.extras() == {"generated_tokens": 17, "truncated": False,
+                          "reasoning_chars": len("1. Aesthetics: ...")}
+    cut = Generation("<think>still reasoning", 4096, True).extras()
+    assert cut["truncated"] and cut["reasoning_chars"] == len("still reasoning")
+    assert "reasoning_chars" not in Generation("Image 1 is better.", 5, False).extras()
