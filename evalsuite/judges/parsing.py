@@ -180,6 +180,9 @@ _HEDGE = re.compile(r"\b(?:might|may|could|would)\s+(?:argue|say|think|seem|clai
 _NEG = re.compile(r"\b(?:not|never|no|neither|nor|hardly|cannot|whether|doubt\w*|unclear|"
                   r"unsure|impossible|hard to (?:say|tell)|difficult to (?:say|tell)|"
                   r"instead of|rather than|wrong to say|false that)\b|n't\b")
+# negative words that assert rather than deny ("there is no doubt that ...")
+_NEG_IDIOM = re.compile(r"\b(?:no doubt|without (?:a )?doubt|no question|not surprisingly|"
+                        r"undoubtedly|doubtless)\b")
 _LOCAL_CUT = re.compile(r".*(?:[,;:]|\b(?:but|so|and|therefore|thus|hence|because|since)\b)",
                         re.S)
 _THAN = re.compile(r"^\s*than\s+(?:the\s+)?(?:(?:image|video|answer|response)\s*\d|"
@@ -215,7 +218,7 @@ def _grade(sent: str, start: int, end: int, scope_start: int) -> str:
     pre = before if scope_start == 0 else "\x00" + before
     if re.search(r"\S\s*['\"]\s*$", pre.replace("\x00", "")) and before.strip() not in ("'", '"'):
         return "mention"  # quoted inside a sentence: an option echoed, not a decision
-    local = _LOCAL_CUT.sub("", before)
+    local = _NEG_IDIOM.sub(" ", _LOCAL_CUT.sub("", before))
     if _NEG.search(local):
         return "mention"
     post = sent[end:]
@@ -232,7 +235,9 @@ def _grade(sent: str, start: int, end: int, scope_start: int) -> str:
     elif _POST_OVERALL.match(p):
         return "conclusion"
     elif _POST_ASPECT.match(p):
-        return "aspect"
+        # "in terms of overall quality" names the overall criterion, not one aspect
+        qualifier = re.split(r"[,;]|\b(?:but|while|whereas|although)\b", p)[0]
+        return "conclusion" if re.search(r"\boverall\b", qualifier) else "aspect"
     elif not punct and re.match(r"^[a-z]", p):
         return "aspect"  # "is better aligned", "is better lit": an aspect, not a verdict
     else:

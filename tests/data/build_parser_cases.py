@@ -222,6 +222,16 @@ HAND = [
      UNPARSED, "aspects"),
     ("image", "image", "If the caption asked for a blue sky, Image 1 is better.", UNPARSED,
      "aspect-one"),
+    ("image", "image", "Image 1 is better in terms of overall quality.", "A", "conclusion"),
+    ("image", "image", "There is no doubt that Image 2 is better.", "B", "conclusion"),
+    ("image", "image", "Image 1 is better? No, Image 2 is better.", "B", "mention"),
+    ("image", "image", "Neither image is perfect, but Image 2 is better.", "B", "conclusion"),
+    ("image", "image", "Image 1 is not better than Image 2.", UNPARSED, "no-phrase"),
+    ("image", "image", "Image 1 is better. However, Image 2 is better in terms of alignment, "
+     "which matters more, so Image 2 is better overall.", "B", "counter"),
+    ("image", "image", "Both images are equally good, but Image 1 is better.", UNPARSED,
+     "conflict"),
+    ("image", "image", "Image 2 is better, no doubt.", "B", "conclusion"),
     ("video", "video", "Video 1 is better,", "A", "conclusion"),
     ("video", "video", "Video 2 is better in motion smoothness, while Video 1 is better in "
      "caption alignment.", UNPARSED, "aspects"),
