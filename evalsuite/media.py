@@ -81,6 +81,12 @@ def _open_bytes(ref: MediaRef) -> bytes:
 
 def load_image(ref: MediaRef):
     """An RGB PIL image, or MediaError with the reason."""
+    return to_rgb(open_image(ref))
+
+
+def open_image(ref: MediaRef):
+    """The PIL image as stored (palette, RGBA, 16-bit kept), for judges whose reference
+    code transforms before converting to RGB; MediaError with the reason."""
     from PIL import Image, UnidentifiedImageError
 
     if ref.kind != "image":
@@ -91,7 +97,7 @@ def load_image(ref: MediaRef):
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise MediaError(f"unreadable image {ref.describe()}: {e}") from e
-    return to_rgb(img)
+    return img
 
 
 def to_rgb(img):

@@ -111,6 +111,18 @@ JUDGES.register("unifiedreward-llava-7b", f"{_J}.unifiedreward:UnifiedRewardLlav
                 model="CodeGoat24/UnifiedReward-7b")
 JUDGES.register("unifiedreward-llava-0.5b", f"{_J}.unifiedreward:UnifiedRewardLlava",
                 model="CodeGoat24/UnifiedReward-0.5b")
+# UnifiedReward 2.0 / Think / Edit / Flex: one name per released checkpoint, e.g.
+# unifiedreward-2.0-qwen3vl-8b -> CodeGoat24/UnifiedReward-2.0-qwen3vl-8b.
+for _ckpt in ([f"2.0-qwen-{s}" for s in ("3b", "7b", "32b", "72b")]
+              + [f"2.0-qwen3vl-{s}" for s in ("2b", "4b", "8b", "32b")]
+              + ["Think-qwen-7b"] + [f"Think-qwen3vl-{s}" for s in ("2b", "4b", "8b", "32b")]
+              + [f"Edit-qwen-{s}" for s in ("3b", "7b", "32b", "72b")]
+              + [f"Edit-qwen3vl-{s}" for s in ("2b", "4b", "8b", "32b")]
+              + ["Flex-qwen3vl-8b"]):
+    JUDGES.register(f"unifiedreward-{_ckpt.lower()}", f"{_J}.unifiedreward:UnifiedRewardQwen",
+                    model=f"CodeGoat24/UnifiedReward-{_ckpt}")
+JUDGES.register("unifiedreward-think-llava-7b", f"{_J}.unifiedreward:UnifiedRewardLlava",
+                model="CodeGoat24/UnifiedReward-Think-7b")
 JUDGES.register("llava-critic", f"{_J}.llava_critic:LlavaCritic")
 JUDGES.register("openai", f"{_J}.openai_judge:OpenAIJudge")  # OpenAI-compatible endpoint
 JUDGES.register("tiny-clip-synthetic", "evalsuite.training.synthetic:TinyClipJudge")

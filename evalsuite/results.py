@@ -207,6 +207,7 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
                 "score_a": v.score_a if v else None, "score_b": v.score_b if v else None,
                 "margins": v.margins if v else {},
                 "raw": v.raw if v else None,
+                "extras": v.extras if v else {},  # parse rule, generated tokens, reasoning
                 "swapped": rec.swapped if rec else None,
                 "other_order": rec.verdict_other_order.preferred
                 if rec and rec.verdict_other_order else None,

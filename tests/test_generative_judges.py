@@ -211,15 +211,16 @@ def test_model_card_picks_prompt_family(fx, media):
     v2 = UnifiedRewardQwen(model="CodeGoat24/UnifiedReward-2.0-qwen-7b", model_path=path)
     v2.load()
     p = v2.prepare_point(points([g])[0])
-    assert QWEN2_POINT_IMAGE.format(prompt=g.prompt) in p.text and p.max_new_tokens == 512
+    # the 2.0 scripts send requests with max_tokens 4096 (vllm_qwen/vllm_request.py)
+    assert QWEN2_POINT_IMAGE.format(prompt=g.prompt) in p.text and p.max_new_tokens == 4096
 
 
 def test_bad_items_raise_in_prepare(qwen, media):
     """The runner records these as item errors; nothing is guessed or silently skipped."""
     g = gen_pairs(media, 1)[0]
     edit = PairItem("e", "make it blue", g.a, g.b, Label.A, context=g.a.media, task="edit")
-    with pytest.raises(ValueError, match="image-editing"):
-        qwen.prepare_pair(edit)
+    with pytest.raises(ValueError, match="no upstream prompt for mode 'pair-edit'"):
+        qwen.prepare_pair(edit)  # v1 checkpoints have no editing prompt (Edit ones do)
     no_img = PairItem("u", "q?", Candidate(text="a"), Candidate(text="b"), Label.A,
                       task="understanding")
     with pytest.raises(ValueError, match="question image"):

@@ -24,6 +24,8 @@ UNPINNED = {
     "unifiedreward-qwen-32b": "CodeGoat24 hub pages show only 7-hex short SHAs",
     "unifiedreward-llava-7b": "CodeGoat24 hub pages show only 7-hex short SHAs",
     "unifiedreward-llava-0.5b": "CodeGoat24 hub pages show only 7-hex short SHAs",
+    **{n: "CodeGoat24 hub pages show only 7-hex short SHAs" for n in JUDGES.names()
+       if re.match(r"unifiedreward-(2\.0|think|edit|flex)-", n)},
     "openai": "an API endpoint, no hub checkpoint",
     "tiny-clip-synthetic": "local --model-path only, no hub checkpoint",
 }

@@ -15,12 +15,15 @@ implement ``_load_hf`` / ``_processor_inputs``.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from evalsuite.judges.base import Judge, torch_dtype
 from evalsuite.judges.parsing import parse_score, parse_verdict
-from evalsuite.judges.prompts import build_messages, pair_mode, point_mode, template_for
+from evalsuite.judges.prompts import (POINT_EDIT_PARTS, Template, fill, pair_mode, point_mode,
+                                      template_for)
 from evalsuite.types import PairItem, ParseStatus, PointItem, Score, Verdict
 
 
@@ -54,6 +57,41 @@ class Prepared:
     videos: list[Any]  # (T, H, W, 3) uint8 arrays in prompt order
     video_fps: list[float]
     max_new_tokens: int
+    # point-edit: the two prompts (instruction following, quality) scored as one item
+    parts: list["Prepared"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion: its text, how many tokens it took, whether max_new_tokens cut it."""
+
+    text: str
+    tokens: int
+    truncated: bool
+
+    def extras(self) -> dict[str, Any]:
+        """Per-item record fields: generated tokens, and for a chain-of-thought answer the
+        length of its reasoning (the ``<think>`` block, or the text before ``<answer>``)."""
+        d: dict[str, Any] = {"generated_tokens": self.tokens, "truncated": self.truncated}
+        m = re.search(r"<think>(.*?)(?:</think>|<answer>|$)", self.text, flags=re.S | re.I)
+        if m:
+            d["reasoning_chars"] = len(m.group(1).strip())
+        return d
+
+
+def _point_edit_score(parts: list[Score]) -> Score:
+    """UnifiedReward-Edit pointwise: the instruction-following prompt scores [success,
+    overediting], the quality prompt [naturalness, artifacts] (0-25 each); the item's score
+    is VIEScore's overall sqrt(SC * PQ) with SC, PQ the minimum of each list (Ku et al. 2024,
+    whose prompts these are; the UnifiedReward-Edit scripts print the lists only)."""
+    sc, pq = parts
+    extras = {"mode": "point-edit", "instruction_following": sc.extras,
+              "quality": pq.extras}
+    raw = f"{sc.raw}\n\n{pq.raw}"
+    if sc.value is None or pq.value is None:
+        return Score(value=None, status=ParseStatus.UNPARSED, raw=raw, extras=extras)
+    extras["dims"] = {"SC": sc.value, "PQ": pq.value}
+    return Score(value=math.sqrt(sc.value * pq.value), raw=raw, extras=extras)
 
 
 class GenerativeJudge(Judge):
@@ -70,8 +108,15 @@ class GenerativeJudge(Judge):
     @property
     def card(self) -> ModelCard:
         """The model card of --model (a local --model-path uses --model's card, or the
-        default checkpoint's)."""
-        return self.cards.get(self.model_id, self.default_card)
+        default checkpoint's). A hub id without a card is refused rather than prompted with
+        another family's settings, unless --option prompt_family names the family."""
+        if self.model_id in self.cards:
+            return self.cards[self.model_id]
+        if self.model_path is None and not self.options.get("prompt_family"):
+            raise ValueError(f"{self.name}: no model card for {self.model_id!r} (known: "
+                             f"{', '.join(sorted(self.cards))}); pass --option "
+                             "prompt_family=<family> to choose its prompts")
+        return self.default_card
 
     @property
     def prompt_family(self) -> str:
@@ -90,8 +135,11 @@ class GenerativeJudge(Judge):
                  max_new_tokens=self.card.max_new_tokens, decoding="greedy")
         return d
 
-    def max_new_tokens(self, mode: str) -> int:
-        return int(self.options.get("max_new_tokens") or self.card.tokens(mode))
+    def max_new_tokens(self, mode: str, tpl: Template | None = None) -> int:
+        """--option max_new_tokens, else the template's (its script's), else the card's."""
+        return int(self.options.get("max_new_tokens")
+                   or (tpl.max_new_tokens if tpl is not None else None)
+                   or self.card.tokens(mode))
 
     # -- loading --------------------------------------------------------------------------
     def load(self) -> None:
@@ -133,23 +181,40 @@ class GenerativeJudge(Judge):
         return self._prepare(item, point_mode(item), "point")
 
     def _prepare(self, item: PairItem | PointItem, mode: str, kind: str) -> Prepared:
-        template_for(self.prompt_family, mode)  # raises for a mode this family lacks
-        messages = build_messages(item, self.prompt_family, mode)
+        if mode == "point-edit":  # two upstream prompts, one score (see score_batch)
+            parts = [self._prepare(item, m, kind) for m in POINT_EDIT_PARTS]
+            return Prepared(mode, kind, [], "", [], [], [], 0, parts)
+        tpl = template_for(self.prompt_family, mode)  # raises for a mode this family lacks
+        text, media = fill(tpl, item, mode)
+        content: list[dict[str, Any]] = []
         images, videos, fps = [], [], []
-        for part in messages[0]["content"]:
-            if part["type"] == "image":
-                images.append(self.load_image(part["media"]))
-            elif part["type"] == "video":
-                frames, f = self.load_video(part["media"])
+        for ref in media:
+            if ref.kind == "image":
+                images.append(self.load_image(ref, tpl))
+                content.append({"type": "image", "media": ref})
+            elif tpl.frames:  # the script sends sampled frames, each as an image
+                frames = self.video_frames(ref, tpl)
+                images += frames
+                content += [{"type": "image", "media": ref}] * len(frames)
+            else:
+                frames, f = self.load_video(ref)
                 videos.append(frames)
                 fps.append(f)
-        text = self.render(messages, mode, images, videos)
-        return Prepared(mode, kind, messages, text, images, videos, fps,
-                        self.max_new_tokens(mode))
+                content.append({"type": "video", "media": ref})
+        content.append({"type": "text", "text": text})
+        messages = [{"role": "user", "content": content}]
+        rendered = self.render(messages, mode, images, videos)
+        return Prepared(mode, kind, messages, rendered, images, videos, fps,
+                        self.max_new_tokens(mode, tpl))
 
-    def load_image(self, ref):
+    def load_image(self, ref, tpl: Template | None = None):
         from evalsuite.media import load_image
         return load_image(ref)
+
+    def video_frames(self, ref, tpl: Template) -> list[Any]:
+        """``tpl.frames`` frames of a video as RGB PIL images, chosen by ``tpl.frame_rule``
+        (the upstream scripts' decord/OpenCV sampling), prepared like its images."""
+        raise NotImplementedError(f"{self.name} does not send video frames as images")
 
     def load_video(self, ref) -> tuple[Any, float]:
         raise NotImplementedError
@@ -159,42 +224,56 @@ class GenerativeJudge(Judge):
 
     # -- batched generation ----------------------------------------------------------------
     def compare_batch(self, prepared: list[Prepared]) -> list[Verdict]:
-        texts = self.generate(prepared)
+        gens = self.generate(prepared)
         out = []
-        for p, raw in zip(prepared, texts):
+        for p, g in zip(prepared, gens):
             tpl = template_for(self.prompt_family, p.mode)
-            r = parse_verdict(raw, tpl.verdict)
-            out.append(Verdict.from_choice(r.choice, raw, extras={"parse_rule": r.rule,
-                                                                   "mode": p.mode}))
+            extras = {"mode": p.mode, **g.extras()}
+            if tpl.verdict is None:  # a pairwise *score* prompt: one score per side
+                r = parse_score(g.text, tpl.score, tpl.score_range)
+                extras.update(parse_rule=r.rule, dims=r.dims)
+                out.append(Verdict.from_margin(r.value, r.a, r.b, raw=g.text, extras=extras)
+                           if r.status == ParseStatus.PARSED
+                           else Verdict.from_choice(None, g.text, extras=extras))
+                continue
+            r = parse_verdict(g.text, tpl.verdict)
+            extras["parse_rule"] = r.rule
+            out.append(Verdict.from_choice(r.choice, g.text, extras=extras))
         return out
 
     def score_batch(self, prepared: list[Prepared]) -> list[Score]:
-        texts = self.generate(prepared)
+        # point-edit items are two prompts each: generate every prompt in one pass
+        flat = [q for p in prepared for q in (p.parts or [p])]
+        gens = iter(self.generate(flat))
         out = []
-        for p, raw in zip(prepared, texts):
-            tpl = template_for(self.prompt_family, p.mode)
-            r = parse_score(raw, tpl.score, tpl.score_range)
-            extras: dict[str, Any] = {"parse_rule": r.rule, "mode": p.mode}
-            if r.dims:
-                extras["dims"] = r.dims
-            out.append(Score(value=r.value, status=r.status, raw=raw, extras=extras))
+        for p in prepared:
+            scored = [self._score_one(q, next(gens)) for q in (p.parts or [p])]
+            out.append(scored[0] if not p.parts else _point_edit_score(scored))
         return out
 
-    def generate(self, prepared: list[Prepared]) -> list[str]:
+    def _score_one(self, p: Prepared, g: "Generation") -> Score:
+        tpl = template_for(self.prompt_family, p.mode)
+        r = parse_score(g.text, tpl.score, tpl.score_range)
+        extras: dict[str, Any] = {"parse_rule": r.rule, "mode": p.mode, **g.extras()}
+        if r.dims:
+            extras["dims"] = r.dims
+        return Score(value=r.value, status=r.status, raw=g.text, extras=extras)
+
+    def generate(self, prepared: list[Prepared]) -> list["Generation"]:
         """Greedy completions, in input order; items are grouped by max_new_tokens."""
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(prepared):
             groups.setdefault(p.max_new_tokens, []).append(i)
-        out: list[str | None] = [None] * len(prepared)
+        out: list[Generation | None] = [None] * len(prepared)
         for n, idx in groups.items():
             sub = [prepared[i] for i in idx]
-            texts = (self._generate_vllm(sub, n) if self.backend == "vllm"
-                     else self._generate_hf(sub, n))
-            for i, t in zip(idx, texts):
-                out[i] = t
+            gens = (self._generate_vllm(sub, n) if self.backend == "vllm"
+                    else self._generate_hf(sub, n))
+            for i, g in zip(idx, gens):
+                out[i] = g
         return out  # type: ignore[return-value]
 
-    def _generate_hf(self, prepared: list[Prepared], max_new_tokens: int) -> list[str]:
+    def _generate_hf(self, prepared: list[Prepared], max_new_tokens: int) -> list["Generation"]:
         torch = self._torch
         inputs = self._processor_inputs(prepared).to(self.model.device)
         for k, v in inputs.items():
@@ -206,8 +285,15 @@ class GenerativeJudge(Judge):
                                       pad_token_id=tok.pad_token_id, temperature=None,
                                       top_p=None, top_k=None)
         gen = out[:, inputs["input_ids"].shape[1]:]  # left padding: prompts end together
-        return tok.batch_decode(gen, skip_special_tokens=True,
-                                clean_up_tokenization_spaces=False)
+        texts = tok.batch_decode(gen, skip_special_tokens=True,
+                                 clean_up_tokenization_spaces=False)
+        eos = self.model.generation_config.eos_token_id
+        stop = set(eos if isinstance(eos, list) else [eos]) | {tok.pad_token_id}
+        counts = []
+        for row in gen.tolist():  # tokens up to and including the first stop token
+            n = next((i + 1 for i, t in enumerate(row) if t in stop), len(row))
+            counts.append(n)
+        return [Generation(t, n, n >= max_new_tokens) for t, n in zip(texts, counts)]
 
     def _processor_inputs(self, prepared: list[Prepared]):
         raise NotImplementedError
@@ -223,7 +309,8 @@ class GenerativeJudge(Judge):
                          limit_mm_per_prompt={"image": 16, "video": 2},
                          max_model_len=int(self.options.get("max_model_len", 32768)))
 
-    def _generate_vllm(self, prepared: list[Prepared], max_new_tokens: int) -> list[str]:
+    def _generate_vllm(self, prepared: list[Prepared], max_new_tokens: int
+                       ) -> list["Generation"]:
         """UNTESTED here: one ``LLM.generate`` call for the batch, greedy (temperature 0)."""
         from vllm import SamplingParams
 
@@ -237,7 +324,8 @@ class GenerativeJudge(Judge):
                 mm["video"] = p.videos if len(p.videos) > 1 else p.videos[0]
             reqs.append({"prompt": p.text, "multi_modal_data": mm})
         outs = self.model.generate(reqs, params, use_tqdm=False)
-        return [o.outputs[0].text for o in outs]
+        return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids),
+                           o.outputs[0].finish_reason == "length") for o in outs]
 
 
 def unparsed_rate(verdicts: list[Verdict]) -> float:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.judges.base import Judge, torch_dtype
-from evalsuite.media import load_image
+from evalsuite.media import open_image
 from evalsuite.types import PointItem, Score
 
 HUB_REPO = "THUDM/ImageReward"
@@ -131,7 +131,9 @@ def ours_to_upstream(sd: dict[str, Any]) -> dict[str, Any]:
 
 
 def imagereward_preprocess(image):
-    """Upstream ``_transform(224)`` for an RGB PIL image -> (3, 224, 224) float tensor."""
+    """Upstream ``_transform(224)`` (ImageReward/ImageReward.py: Resize(224, BICUBIC),
+    CenterCrop(224), convert("RGB"), ToTensor, Normalize) for a PIL image as stored ->
+    (3, 224, 224) float tensor."""
     import torchvision.transforms.functional as TF
     from torchvision.transforms import InterpolationMode
 
@@ -381,7 +383,9 @@ class ImageReward(Judge):
     def prepare_point(self, item: PointItem) -> dict[str, Any]:
         if item.candidate.media is None:
             raise ValueError("ImageReward scores images; this candidate has none")
-        image = load_image(item.candidate.media)
+        # Upstream scores ``Image.open(path)`` as stored: _transform resizes and crops the
+        # original (palette, RGBA, ...) image and converts to RGB only then.
+        image = open_image(item.candidate.media)
         tok = self.tokenizer(item.prompt, padding="max_length", truncation=True,
                              max_length=MAX_LENGTH)
         return {"pixel_values": imagereward_preprocess(image), "input_ids": tok["input_ids"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from evalsuite.judges.base import Judge, prepare_each, raise_first, torch_dtype
-from evalsuite.media import load_image
+from evalsuite.media import open_image
 from evalsuite.types import PointItem, Score
 
 # Upstream loads the processor from the LAION CLIP-H repo and the model from PickScore_v1.
@@ -70,7 +70,10 @@ class PickScore(Judge):
     def _decode(item: PointItem) -> tuple[Any, str]:
         if item.candidate.media is None:
             raise ValueError("PickScore scores images; this candidate has none")
-        return load_image(item.candidate.media), item.prompt
+        # As upstream's README: the image as opened goes to the processor, whose
+        # convert_to_rgb composites transparency onto white (a plain RGB conversion would
+        # keep the colour under transparent pixels).
+        return open_image(item.candidate.media), item.prompt
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
         torch = self._torch

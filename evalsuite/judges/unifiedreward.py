@@ -1,31 +1,52 @@
-"""UnifiedReward (Wang et al. 2025): a VLM fine-tuned to judge image/video generation and
-understanding, pairwise ("Image 1 is better.") and pointwise ("Final Score: X").
+"""UnifiedReward (Wang et al. 2025) and its successors: VLMs fine-tuned to judge image/video
+generation, image understanding and image editing, pairwise and pointwise.
 
-* ``UnifiedRewardQwen`` - Qwen2.5-VL checkpoints (``CodeGoat24/UnifiedReward-qwen-7b``,
-  ``-3b``, ``-32b``, ``UnifiedReward-2.0-qwen-7b``, ``UnifiedReward-Think-qwen-7b``), loaded with
-  ``Qwen2_5_VLForConditionalGeneration`` + ``AutoProcessor``. Video frames follow
-  qwen-vl-utils (fps 2.0, 4..768 frames, even count, per-frame pixel budget), re-implemented
-  in :func:`qwen_video_plan` (the package is not a dependency). Resizing follows it too:
-  images by PIL ``Image.resize`` to ``smart_resize`` (4..16384 x 28 x 28 pixels,
-  :func:`qwen_image_resize`), video frames by torchvision bicubic antialiased resize of the
-  uint8 clip (:func:`qwen_video_resize`); the processor's own resize is then a no-op.
+Reference: github CodeGoat24/UnifiedReward @ff6f520 (prompts, media handling and answer
+formats per script, cited template by template in :mod:`evalsuite.judges.prompts`).
+
+* ``UnifiedRewardQwen`` - every Qwen-based checkpoint the upstream README names
+  (:data:`QWEN_CHECKPOINTS`): v1 (``UnifiedReward-qwen-3b/7b/32b``), 2.0 (Qwen2.5-VL
+  3B-72B, Qwen3-VL 2B-32B), Think (``-Think-qwen-7b``, ``-Think-qwen3vl-*``), Edit
+  (``-Edit-qwen-*``, ``-Edit-qwen3vl-*``) and Flex (``-Flex-qwen3vl-8b``). ``--model``
+  picks the card, hence the prompt family; the architecture (``Qwen2_5_VL`` /
+  ``Qwen3VL...ForConditionalGeneration``) follows the checkpoint's ``config.json``.
+  Media follow each family's scripts:
+
+  - v1 and Think-qwen (transformers scripts, qwen-vl-utils 0.0.8): images converted to RGB
+    and PIL-resized to ``smart_resize`` (4..16384 x 28 x 28 pixels,
+    :func:`qwen_image_resize`); the Think GenAI-Bench image script first resizes both
+    images to 512x512; videos sampled at fps 2.0 (4..768 frames, even count, per-frame
+    pixel budget, :func:`qwen_video_plan`) and resized by torchvision bicubic antialias
+    (:func:`qwen_video_resize`); the processor's own resize is then a no-op.
+  - 2.0, Think-qwen3vl, Edit, Flex (vLLM request scripts): each image ``convert("RGB")``
+    and JPEG quality 95 (:func:`jpeg_roundtrip`), then the checkpoint's processor resizes
+    as the server's does; a video is 8 frames per side (``linspace(...).astype(int)``) or,
+    for 2.0 pointwise / pairwise scores, 16 / 8 frames at ``int(i * n / k)``
+    (:func:`frame_indices`), each frame sent as an image.
 * ``UnifiedRewardLlava`` - LLaVA-OneVision checkpoints (``CodeGoat24/UnifiedReward-7b``,
-  ``-0.5b``, ``-7b-v1.5``). **The hub repositories are original-LLaVA-format checkpoints
-  (``llava_qwen``), which transformers cannot load**: convert them first with transformers'
-  ``models/llava_onevision/convert_llava_onevision_weights_to_hf.py`` and pass the result with
-  ``--model-path`` (plus ``--model CodeGoat24/UnifiedReward-7b`` to pick its settings).
-  Loaded with ``LlavaOnevisionForConditionalGeneration``. Prompts use LLaVA's ``qwen_1_5``
-  conversation and ``<image>`` prefixes exactly as the upstream LLaVA scripts; videos are
-  8 uniformly sampled frames per video resized to 512x512, each frame one ``<image>``.
-  Each sample's images are passed as its own list, so transformers applies anyres tiling to
-  single-image samples only and encodes multi-image samples (pairs, video frames) at base
-  resolution, as LLaVA-OneVision does; small differences from the original LLaVA code
-  (e.g. the per-image newline token, frame indices of ``opencv_extract_frames``) remain.
+  ``-0.5b``, ``-7b-v1.5``, ``-Think-7b``). **The hub repositories are original-LLaVA-format
+  checkpoints (``llava_qwen``), which transformers cannot load**: convert them first with
+  transformers' ``models/llava_onevision/convert_llava_onevision_weights_to_hf.py`` and pass
+  the result with ``--model-path`` (plus ``--model CodeGoat24/UnifiedReward-7b`` to pick its
+  settings). Loaded with ``LlavaOnevisionForConditionalGeneration``. Prompts use LLaVA's
+  ``qwen_1_5`` conversation and ``<image>`` prefixes exactly as the upstream LLaVA scripts;
+  videos are 8 uniformly sampled frames per video resized to 512x512, each frame one
+  ``<image>``. Each sample's images are passed as its own list, so transformers applies
+  anyres tiling to single-image samples only and encodes multi-image samples (pairs, video
+  frames) at base resolution, as LLaVA-OneVision does; small differences from the original
+  LLaVA code (e.g. the per-image newline token, frame indices of ``opencv_extract_frames``)
+  remain.
+
+Deliberate differences from the upstream scripts: decoding is greedy everywhere (the vLLM
+scripts send ``"do_sample": False``, a field the OpenAI-compatible server ignores, so the
+served model samples with its generation_config defaults); a video's frames are JPEG-encoded
+once (the 2.0 ``read_video_frames`` saves them with OpenCV and re-encodes with PIL); the
+swap of presentation order is seeded (the scripts' is not).
 
 Prompts: :mod:`evalsuite.judges.prompts`; parsing: :mod:`evalsuite.judges.parsing`.
 Options (``--option k=v``): ``max_new_tokens``, ``backend=vllm`` (untested on CPU),
-``device_map=auto`` (large checkpoints over several GPUs),
-``prompt_family`` (e.g. ``unifiedreward-qwen-2.0``), ``video_fps``, ``video_max_frames``.
+``device_map=auto`` (large checkpoints over several GPUs), ``prompt_family`` (e.g.
+``unifiedreward-qwen-2.0-pair-score``), ``video_fps``, ``video_max_frames``.
 """
 
 from __future__ import annotations
@@ -36,7 +57,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.judges.generative import GenerativeJudge, ModelCard, Prepared, card_revisions
-from evalsuite.judges.prompts import llava_conversation, llava_image_prefix, template_for
+from evalsuite.judges.prompts import (Template, llava_conversation, llava_image_prefix,
+                                      template_for)
+from evalsuite.media import open_image, to_rgb
 from evalsuite.types import FrameSpec
 
 # max_new_tokens per mode from the upstream scripts (github CodeGoat24/UnifiedReward):
@@ -47,26 +70,41 @@ _QWEN_TOKENS = {"pair-image": 512, "pair-video": 1024, "pair-understanding": 409
                 "default": 1024}
 _LLAVA_TOKENS = {"default": 4096}
 
-# No card has a revision yet: the hub pages seen show only 7-hex short SHAs for every
-# CodeGoat24 repo, so these checkpoints stay unpinned (see models/README.md).
-QWEN_CARDS: dict[str, ModelCard] = {
-    m: ModelCard("unifiedreward-qwen", _QWEN_TOKENS)
-    for m in ("CodeGoat24/UnifiedReward-qwen-7b", "CodeGoat24/UnifiedReward-qwen-3b",
-              "CodeGoat24/UnifiedReward-qwen-32b")
+# No card has a revision: the hub pages seen show only 7-hex short SHAs for the CodeGoat24
+# repos, so these checkpoints stay unpinned (models/README.md). Every released Qwen-based
+# checkpoint named in the upstream README (github CodeGoat24/UnifiedReward @ff6f520) has a
+# card; its family picks the prompts, media handling and answer parsing (prompts.FAMILIES).
+_HUB = "CodeGoat24/UnifiedReward-"
+QWEN_CHECKPOINTS: dict[str, tuple[str, str]] = {  # hub id -> (family, architecture)
+    **{f"{_HUB}qwen-{s}": ("unifiedreward-qwen", "Qwen2.5-VL") for s in ("3b", "7b", "32b")},
+    **{f"{_HUB}2.0-qwen-{s}": ("unifiedreward-qwen-2.0", "Qwen2.5-VL")
+       for s in ("3b", "7b", "32b", "72b")},
+    **{f"{_HUB}2.0-qwen3vl-{s}": ("unifiedreward-qwen-2.0", "Qwen3-VL")
+       for s in ("2b", "4b", "8b", "32b")},
+    f"{_HUB}Think-qwen-7b": ("unifiedreward-think-qwen", "Qwen2.5-VL"),
+    **{f"{_HUB}Think-qwen3vl-{s}": ("unifiedreward-think-qwen3", "Qwen3-VL")
+       for s in ("2b", "4b", "8b", "32b")},
+    **{f"{_HUB}Edit-qwen-{s}": ("unifiedreward-edit", "Qwen2.5-VL")
+       for s in ("3b", "7b", "32b", "72b")},
+    **{f"{_HUB}Edit-qwen3vl-{s}": ("unifiedreward-edit", "Qwen3-VL")
+       for s in ("2b", "4b", "8b", "32b")},
+    # the only Flex checkpoint the repository names (UnifiedReward-Flex/vllm_server.sh)
+    f"{_HUB}Flex-qwen3vl-8b": ("unifiedreward-flex", "Qwen3-VL"),
 }
-QWEN_CARDS["CodeGoat24/UnifiedReward-2.0-qwen-7b"] = ModelCard(
-    "unifiedreward-qwen-2.0", _QWEN_TOKENS,
-    notes="pointwise image uses the 2.0 alignment/coherence/style prompt")
-# UnifiedReward-Think/benchmark_evaluation/*/test_qwen25_cot_*.py: 512 / 1024 / 4096 tokens.
-QWEN_CARDS["CodeGoat24/UnifiedReward-Think-qwen-7b"] = ModelCard(
-    "unifiedreward-think-qwen", _QWEN_TOKENS, think=True,
-    notes="pairwise chain-of-thought prompts only; verdict read from <answer>...</answer>")
+QWEN_CARDS: dict[str, ModelCard] = {
+    m: ModelCard(fam, _QWEN_TOKENS, think=fam.startswith("unifiedreward-think"),
+                 notes=arch)
+    for m, (fam, arch) in QWEN_CHECKPOINTS.items()
+}
 LLAVA_CARDS: dict[str, ModelCard] = {
     m: ModelCard("unifiedreward-llava", _LLAVA_TOKENS, notes="original-LLaVA format on the "
                  "hub: convert to transformers LlavaOnevision and use --model-path")
     for m in ("CodeGoat24/UnifiedReward-7b", "CodeGoat24/UnifiedReward-0.5b",
               "CodeGoat24/UnifiedReward-7b-v1.5")
 }
+LLAVA_CARDS["CodeGoat24/UnifiedReward-Think-7b"] = ModelCard(
+    "unifiedreward-think-llava", _LLAVA_TOKENS, think=True, notes="original-LLaVA format on "
+    "the hub: convert to transformers LlavaOnevision and use --model-path")
 
 # qwen-vl-utils vision_process.py constants (github QwenLM/Qwen2.5-VL,
 # qwen-vl-utils/src/qwen_vl_utils/vision_process.py).
@@ -148,6 +186,40 @@ def qwen_video_resize(frames, height: int, width: int):
     return t.permute(0, 2, 3, 1).contiguous().numpy()
 
 
+# config.json model_type -> transformers class (Qwen2.5-VL: UnifiedReward v1 / 2.0 / Think /
+# Edit; Qwen3-VL: the *-qwen3vl-* checkpoints).
+QWEN_ARCHS = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+              "qwen3_vl": "Qwen3VLForConditionalGeneration"}
+
+
+def jpeg_roundtrip(img):
+    """vllm_qwen/vllm_request.py ``_encode_image``: ``img.convert("RGB")`` saved as JPEG
+    quality 95 (sent base64; the server decodes it): the pixels the served model sees."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=95)
+    out = Image.open(io.BytesIO(buf.getvalue()))
+    return out.convert("RGB")
+
+
+def frame_indices(total: int, k: int, rule: str) -> list[int]:
+    """The frames the upstream scripts send: ``linspace`` = ``np.linspace(0, total - 1,
+    k).astype(int)`` (decord / OpenCV ``extract_frames``); ``stride`` = ``int(i * total /
+    k)`` (UnifiedReward-2.0 ``read_video_frames``)."""
+    import numpy as np
+
+    if total <= 0 or k <= 0:
+        raise ValueError(f"cannot take {k} frames of a {total}-frame video")
+    if rule == "linspace":
+        return np.linspace(0, total - 1, k).astype(np.int32).tolist()
+    if rule == "stride":
+        return sorted({int(i * total / k) for i in range(k)})
+    raise ValueError(f"unknown frame rule {rule!r}")
+
+
 def video_header(ref) -> tuple[int, float, int, int]:
     """(frame count, fps, height, width) from the container, decoding frames only when the
     container does not state its frame count."""
@@ -173,23 +245,46 @@ def video_header(ref) -> tuple[int, float, int, int]:
 
 class UnifiedRewardQwen(GenerativeJudge):
     name: ClassVar[str] = "unifiedreward"
+    tasks: ClassVar[frozenset[str]] = frozenset({"generation", "understanding", "edit"})
     default_model: ClassVar[str] = "CodeGoat24/UnifiedReward-qwen-7b"
     cards: ClassVar[dict[str, ModelCard]] = QWEN_CARDS
     default_card: ClassVar[ModelCard] = QWEN_CARDS["CodeGoat24/UnifiedReward-qwen-7b"]
     pinned_revisions: ClassVar[dict[str, str]] = card_revisions(QWEN_CARDS)
 
     def _load_hf(self, dtype) -> None:
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+        import transformers
+        from transformers import AutoConfig, AutoProcessor
 
+        # The architecture is the checkpoint's own (config.json model_type), so a local
+        # --model-path of either generation loads with the right class.
+        kind = AutoConfig.from_pretrained(self.source, revision=self._revision()).model_type
+        if kind not in QWEN_ARCHS:
+            raise ValueError(f"{self.source}: model_type {kind!r} is not a Qwen-VL "
+                             f"architecture this judge loads ({sorted(QWEN_ARCHS)})")
         self.processor = AutoProcessor.from_pretrained(self.source, revision=self._revision())
-        self.model = self._from_pretrained(Qwen2_5_VLForConditionalGeneration, dtype)
+        self.model = self._from_pretrained(getattr(transformers, QWEN_ARCHS[kind]), dtype)
 
-    def load_image(self, ref):
-        # qwen-vl-utils fetch_image (what the upstream scripts' process_vision_info calls):
-        # PIL ``Image.resize`` (default filter, bicubic) to smart_resize(h, w) before the
-        # processor, whose own resize is then a no-op.
-        img = super().load_image(ref)
-        return qwen_image_resize(img)
+    def load_image(self, ref, tpl: Template | None = None):
+        img = open_image(ref)
+        if tpl is not None and tpl.image_size is not None:
+            # Think GenAI-Bench image: ``data['left_image'].resize((512, 512))`` on the image
+            # as stored, before process_vision_info converts it
+            img = img.resize(tpl.image_size)
+        if tpl is not None and tpl.media == "jpeg":
+            return jpeg_roundtrip(img)
+        # qwen-vl-utils fetch_image (what the transformers scripts' process_vision_info
+        # calls): RGB, then PIL ``Image.resize`` (default filter, bicubic) to
+        # smart_resize(h, w) before the processor, whose own resize is then a no-op.
+        return qwen_image_resize(to_rgb(img))
+
+    def video_frames(self, ref, tpl: Template) -> list[Any]:
+        from PIL import Image
+
+        from evalsuite.media import decode_frames
+
+        frames, _fps, _backend = decode_frames(ref)
+        idx = frame_indices(len(frames), tpl.frames or 0, tpl.frame_rule)
+        return [jpeg_roundtrip(Image.fromarray(frames[i])) for i in idx]
 
     def load_video(self, ref):
         from evalsuite.media import load_video
