@@ -164,15 +164,18 @@ class HPSv3(Judge):
     default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 8
 
-    def __init__(self, base_model: str | None = None, **kw: Any):
+    def __init__(self, base_model: str | None = None, pixels: int = PIXELS, **kw: Any):
         super().__init__(**kw)
-        # Where the base's config, processor and tokenizer come from: --judge-option
-        # base_model, else a --model-path folder that holds them, else the hub base.
+        # Where the base's config, processor and tokenizer come from: --option base_model,
+        # else a --model-path folder that holds them, else the hub base.
         self.base_model = base_model
+        # Image size budget; upstream's 256 * 28 * 28 unless changed (fewer pixels: faster
+        # smoke runs, different scores), e.g. --option pixels=12544.
+        self.pixels = int(pixels)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "checkpoint": CHECKPOINT, "base_model": self._base()[0],
-                "pixels": PIXELS, "score": "mu (sigma in extras)"}
+                "pixels": self.pixels, "score": "mu (sigma in extras)"}
 
     def _checkpoint(self) -> Path:
         if not self.model_path:
@@ -222,7 +225,7 @@ class HPSv3(Judge):
     def prepare_point(self, item: PointItem) -> dict[str, Any]:
         if item.candidate.media is None or item.candidate.media.kind != "image":
             raise ValueError("HPSv3 scores images; this candidate has none")
-        image = resize_image(load_image(item.candidate.media))
+        image = resize_image(load_image(item.candidate.media), self.pixels)
         content = [{"type": "image"}, {"type": "text", "text": build_text(item.prompt)}]
         messages = [{"role": "user", "content": content}]
         text = self.processor.apply_chat_template(messages, tokenize=False,
