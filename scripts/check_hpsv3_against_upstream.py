@@ -23,7 +23,7 @@ where the same module is ``self.model.embed_tokens``; on 4.4x the script aliases
 attention (as ``HPSv3_7B.yaml``'s ``disable_flash_attn2: True``).
 
     python scripts/check_hpsv3_against_upstream.py --upstream /path/to/HPSv3 \\
-        --upstream-python /path/to/py446/bin/python --work /tmp/hpsv3-check
+        --upstream-python /path/to/py446/bin/python
 """
 
 from __future__ import annotations
@@ -188,9 +188,14 @@ def main(argv: list[str] | None = None) -> None:
                     help="checkout of MizzenAI/HPSv3 (the folder that contains hpsv3/)")
     ap.add_argument("--upstream-python", default=None,
                     help="interpreter with transformers 4.45/4.46 (phase 1)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/hpsv3-check"))
+    ap.add_argument("--work", type=Path, default=None,
+                    help="folder for the checkpoint, media and results (default: a new "
+                         "temporary folder)")
     ap.add_argument("--phase", choices=["upstream", "ours", "both"], default="both")
     args = ap.parse_args(argv)
+    if args.work is None:
+        import tempfile
+        args.work = Path(tempfile.mkdtemp(prefix="hpsv3-check-"))
     args.work.mkdir(parents=True, exist_ok=True)
     if args.phase == "upstream":
         upstream_phase(args.upstream.resolve(), args.work.resolve())

@@ -20,7 +20,7 @@ transformers 4.4x are not installed) by the three names VideoAlign imports, with
 off; VideoAlign asks for FlashAttention-2 at inference, replaced by SDPA. Everything runs in float32 on the CPU.
 
     python scripts/check_videoreward_against_upstream.py --upstream /path/to/VideoAlign \\
-        --upstream-python /path/to/py445/bin/python --work /tmp/videoreward-check
+        --upstream-python /path/to/py445/bin/python
 """
 
 from __future__ import annotations
@@ -226,9 +226,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--upstream", type=Path, required=True, help="checkout of VideoAlign")
     ap.add_argument("--upstream-python", default=None,
                     help="interpreter with transformers 4.45/4.46 (phase 1)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/videoreward-check"))
+    ap.add_argument("--work", type=Path, default=None,
+                    help="folder for the checkpoint, media and results (default: a new "
+                         "temporary folder)")
     ap.add_argument("--phase", choices=["upstream", "ours", "both"], default="both")
     args = ap.parse_args(argv)
+    if args.work is None:
+        import tempfile
+        args.work = Path(tempfile.mkdtemp(prefix="videoreward-check-"))
     args.work.mkdir(parents=True, exist_ok=True)
     if args.phase == "upstream":
         upstream_phase(args.upstream.resolve(), args.work.resolve())

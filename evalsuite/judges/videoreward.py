@@ -221,7 +221,7 @@ class VideoReward(Judge):
     pointwise: ClassVar[bool] = True
     modalities: ClassVar[frozenset[str]] = frozenset({"video"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation"})
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "peft", "torchvision", "av")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "peft", "torchvision")
     extra: ClassVar[str | None] = "train"
     default_model: ClassVar[str] = HUB_REPO
     default_revision: ClassVar[str | None] = HUB_REVISION
