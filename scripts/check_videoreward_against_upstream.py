@@ -17,7 +17,9 @@ the flat Qwen2-VL layout of transformers 4.4x while evalsuite runs on current tr
 Import stubs, because of what cannot be installed here: ``decord`` is replaced by a reader
 backed by PyAV (all frames, average frame rate); ``trl`` (its releases that still import on
 transformers 4.4x are not installed) by the three names VideoAlign imports, with quantisation
-off; VideoAlign asks for FlashAttention-2 at inference, replaced by SDPA. Everything runs in float32 on the CPU.
+off; VideoAlign asks for FlashAttention-2 at inference, replaced by SDPA. Everything runs on
+the CPU, in float32 unless ``--dtype bfloat16`` (VideoAlign's inference dtype; the adapters
+stay float32 on both sides, as PEFT keeps them).
 
     python scripts/check_videoreward_against_upstream.py --upstream /path/to/VideoAlign \\
         --upstream-python /path/to/py445/bin/python
@@ -104,7 +106,7 @@ def stub_trl() -> None:
     sys.modules["trl"] = mod
 
 
-def upstream_phase(upstream: Path, work: Path) -> None:
+def upstream_phase(upstream: Path, work: Path, dtype: str) -> None:
     import torch
 
     sys.path.insert(0, str(upstream))
@@ -165,7 +167,8 @@ def upstream_phase(upstream: Path, work: Path) -> None:
     torch.save(model.state_dict(), work / f"checkpoint-{STEP}" / "model.pth")
 
     videos = write_videos(work)
-    infer = inference.VideoVLMRewardInference(str(work), device="cpu", dtype=torch.float32)
+    infer = inference.VideoVLMRewardInference(str(work), device="cpu",
+                                              dtype=getattr(torch, dtype))
     with torch.no_grad():
         batched = infer.reward(videos, PROMPTS, use_norm=True)
         single = [infer.reward([v], [p], use_norm=True)[0] for v, p in zip(videos, PROMPTS)]
@@ -178,7 +181,7 @@ def upstream_phase(upstream: Path, work: Path) -> None:
         {"videos": videos, "batched": batched, "single": single, "raw": raw}, indent=1))
 
 
-def ours_phase(work: Path) -> dict:
+def ours_phase(work: Path, dtype: str) -> dict:
     import numpy as np
     import torch
 
@@ -187,12 +190,12 @@ def ours_phase(work: Path) -> dict:
     from evalsuite.types import Candidate, MediaRef, PointItem
 
     up = json.loads((work / "upstream.json").read_text())
-    judge = VideoReward(model_path=str(work), device="cpu", dtype="float32")
+    judge = VideoReward(model_path=str(work), device="cpu", dtype=dtype)
     judge.load()
     items = [PointItem(f"v{i}", p, Candidate(media=MediaRef(kind="video", path=v)))
              for i, (v, p) in enumerate(zip(up["videos"], PROMPTS))]
     batched = judge.score(items)
-    raw_judge = VideoReward(model_path=str(work), device="cpu", dtype="float32", use_norm=False)
+    raw_judge = VideoReward(model_path=str(work), device="cpu", dtype=dtype, use_norm=False)
     raw_judge.load()
     raw = raw_judge.score(items)
     keys = ("VQ", "MQ", "TA")
@@ -215,7 +218,7 @@ def ours_phase(work: Path) -> dict:
                                     for o, t in zip(batched, up["batched"])),
         "max_abs_diff_frames_0_255": max(frame_diff),
         "reward_magnitude": float(np.max([abs(t["Overall"]) for t in up["batched"]])),
-        "n_videos": len(items),
+        "n_videos": len(items), "dtype": dtype,
     }
     print(json.dumps(report, indent=1))
     return report
@@ -230,21 +233,24 @@ def main(argv: list[str] | None = None) -> None:
                     help="folder for the checkpoint, media and results (default: a new "
                          "temporary folder)")
     ap.add_argument("--phase", choices=["upstream", "ours", "both"], default="both")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="inference dtype on both sides (the checkpoint is float32)")
     args = ap.parse_args(argv)
     if args.work is None:
         import tempfile
         args.work = Path(tempfile.mkdtemp(prefix="videoreward-check-"))
     args.work.mkdir(parents=True, exist_ok=True)
     if args.phase == "upstream":
-        upstream_phase(args.upstream.resolve(), args.work.resolve())
+        upstream_phase(args.upstream.resolve(), args.work.resolve(), args.dtype)
         return
     if args.phase == "both":
         if not args.upstream_python:
             ap.error("--upstream-python is required to run the upstream phase")
         subprocess.run([args.upstream_python, __file__, "--phase", "upstream", "--upstream",
-                        str(args.upstream), "--work", str(args.work)], check=True,
+                        str(args.upstream), "--work", str(args.work), "--dtype", args.dtype],
+                       check=True,
                        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
-    ours_phase(args.work.resolve())
+    ours_phase(args.work.resolve(), args.dtype)
 
 
 if __name__ == "__main__":
