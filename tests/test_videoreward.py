@@ -349,3 +349,24 @@ def test_genai_bench_video(fx, tmp_path):
     assert res["judge"]["judge"] == "videoreward" and res["counts"]["items"] == 4
     assert res["counts"]["errors"] == 0
     assert res["metrics"]["accuracy_without_ties"]["value"] is not None
+
+
+def test_hub_download_path(fx, monkeypatch):
+    """Without --model-path: model_config.json and the pinned checkpoint file are fetched
+    from the pinned commit (redirected to the fixture here; no network)."""
+    import huggingface_hub
+
+    from evalsuite.judges.videoreward import HUB_CHECKPOINT, VideoReward
+
+    calls = []
+
+    def fake(repo_id, filename, revision=None, **kw):
+        calls.append((repo_id, filename, revision))
+        return str(fx("videoreward") / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    assert VideoReward(device="cpu")._root() == fx("videoreward")
+    assert calls == [("KlingTeam/VideoReward", "model_config.json",
+                      "b8e421fe21aec3dde5f61fdd1dc44e1d603b9727"),
+                     ("KlingTeam/VideoReward", HUB_CHECKPOINT,
+                      "b8e421fe21aec3dde5f61fdd1dc44e1d603b9727")]

@@ -248,10 +248,15 @@ class VideoReward(Judge):
         """The checkpoint folder (hub layout): model_config.json + checkpoint-<step>/."""
         if self.model_path:
             return Path(self.model_path)
-        from huggingface_hub import hf_hub_download
-        cfg = hf_hub_download(self.model_id, "model_config.json", revision=self.revision)
-        if self.model_id == HUB_REPO:
-            hf_hub_download(self.model_id, HUB_CHECKPOINT, revision=self.revision)
+        import huggingface_hub
+
+        if self.model_id != HUB_REPO:  # another VideoAlign checkpoint: every step's model.pth
+            return Path(huggingface_hub.snapshot_download(
+                self.model_id, revision=self.revision,
+                allow_patterns=["model_config.json", "checkpoint-*/model.pth"]))
+        cfg = huggingface_hub.hf_hub_download(self.model_id, "model_config.json",
+                                              revision=self.revision)
+        huggingface_hub.hf_hub_download(self.model_id, HUB_CHECKPOINT, revision=self.revision)
         return Path(cfg).parent
 
     def _checkpoint(self, root: Path) -> Path:
