@@ -60,9 +60,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.judges.base import Judge, torch_dtype
-from evalsuite.judges.qwen2vl_reward import (PEFT_PREFIX, build_qwen2vl, load_strict,
-                                             reward_hidden_states, smart_resize,
-                                             special_token_rows)
+from evalsuite.judges.qwen2vl_reward import (build_qwen2vl, load_strict, reward_hidden_states,
+                                             smart_resize, special_token_rows)
 from evalsuite.media import decode_frames
 from evalsuite.types import PointItem, Score
 
