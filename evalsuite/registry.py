@@ -100,6 +100,8 @@ JUDGES.register("imagereward", f"{_J}.imagereward:ImageReward")
 JUDGES.register("videoscore", f"{_J}.videoscore:VideoScore", version="v1")
 JUDGES.register("videoscore-v1.1", f"{_J}.videoscore:VideoScore", version="v1.1",
                 model="TIGER-Lab/VideoScore-v1.1")
+JUDGES.register("hpsv3", f"{_J}.hpsv3:HPSv3")
+JUDGES.register("videoreward", f"{_J}.videoreward:VideoReward")
 JUDGES.register("unifiedreward", f"{_J}.unifiedreward:UnifiedRewardQwen")
 JUDGES.register("unifiedreward-qwen-7b", f"{_J}.unifiedreward:UnifiedRewardQwen",
                 model="CodeGoat24/UnifiedReward-qwen-7b")

@@ -26,12 +26,15 @@ UNPINNED = {
     "unifiedreward-llava-0.5b": "CodeGoat24 hub pages show only 7-hex short SHAs",
     **{n: "CodeGoat24 hub pages show only 7-hex short SHAs" for n in JUDGES.names()
        if re.match(r"unifiedreward-(2\.0|think|edit|flex)-", n)},
+    "hpsv3": "no full commit SHA of MizzenAI/HPSv3 seen",
     "openai": "an API endpoint, no hub checkpoint",
     "tiny-clip-synthetic": "local --model-path only, no hub checkpoint",
 }
 # Secondary repos a loader reads besides the checkpoint (not judge defaults).
 SECONDARY = {"evalsuite.judges.pickscore": ["PROCESSOR_ID"],
-             "evalsuite.judges.imagereward": ["TOKENIZER_ID"]}
+             "evalsuite.judges.imagereward": ["TOKENIZER_ID"],
+             "evalsuite.judges.hpsv3": ["BASE_MODEL"],
+             "evalsuite.judges.videoreward": ["BASE_MODEL"]}
 
 
 def _default(name: str) -> tuple[type, str, str | None]:
