@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from evalsuite.redact import redact_obj
 from evalsuite.types import ItemError, PairItem, ParseStatus, RunRecord, Verdict
 
 SCHEMA_VERSION = 1
@@ -114,14 +115,17 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False,
+    """Atomic (a temp file of this process and thread, then a rename), secrets masked."""
+    from evalsuite.runner import unique_tmp
+    tmp = unique_tmp(path)
+    tmp.write_text(json.dumps(redact_obj(obj), indent=2, sort_keys=False, ensure_ascii=False,
                               default=str) + "\n")
     tmp.replace(path)
 
 
 def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs) -> None:
-    tmp = path.with_suffix(".tmp")
+    from evalsuite.runner import unique_tmp
+    tmp = unique_tmp(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         for it in items:
             v = verdicts.get(it.item_id)
@@ -142,9 +146,9 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs) -> 
                 "error": errors.get(it.item_id),
                 "meta": it.meta,
             }
-            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            fh.write(json.dumps(redact_obj(row), ensure_ascii=False, default=str) + "\n")
         for e in bad_rows:
-            fh.write(json.dumps({"item_id": e.item_id, "status": "error",
-                                 "error": f"bad row: {e.reason}", "meta": e.meta},
+            fh.write(json.dumps(redact_obj({"item_id": e.item_id, "status": "error",
+                                            "error": f"bad row: {e.reason}", "meta": e.meta}),
                                 ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)

@@ -52,6 +52,8 @@ def run(
     base_url: Optional[str] = typer.Option(None, help="API root of an OpenAI-compatible "
                                            "server, e.g. http://127.0.0.1:8000/v1."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    wait: bool = typer.Option(False, "--wait", help="When another process is working on the "
+                              "same run directory, wait for it instead of refusing."),
 ) -> None:
     """Run a judge on a benchmark; re-running the same command resumes where it stopped.
 
@@ -82,7 +84,8 @@ def run(
                     run_name=run_name, max_error_rate=max_error_rate, device=device,
                     dtype=dtype, retry_errors=retry_errors, prefetch_workers=workers,
                     judge_options=judge_options,
-                    bench_options=parse_options(bench_option), progress=not no_progress)
+                    bench_options=parse_options(bench_option), progress=not no_progress,
+                    wait=wait)
     console = Console(stderr=True)
     try:
         outcome = execute(cfg)
