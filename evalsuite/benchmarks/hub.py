@@ -150,6 +150,8 @@ def _check_csv(path: Path) -> None:
     if b"\x00" in data:
         line = data.count(b"\n", 0, data.index(b"\x00")) + 1
         raise TableError(f"{path}: NUL byte on line {line} (not a text file)")
+    if sum(1 for line in data.splitlines() if line.strip()) < 2:
+        raise TableError(f"{path}: the table has no rows (a header line only)")
 
 
 def require_columns(ds, columns: tuple[str, ...] | list[str]) -> None:
