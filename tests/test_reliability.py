@@ -545,3 +545,408 @@ def test_wrong_typed_cells_are_item_errors(tmp_path):
     got = list(GenAIBench().load(str(tmp_path / "g"), "test"))
     assert [x.reason for x in got] == ["prompt: int 1, expected text",
                                        "prompt: int 2, expected text"]
+
+
+# --- 4. secrets never reach disk -------------------------------------------------------------
+
+def _windows(key: str, width: int = 8) -> list[bytes]:
+    return [key[i:i + width].encode() for i in range(len(key) - width + 1)]
+
+
+def test_a_key_echoed_by_the_server_reaches_no_file(fx, tmp_path, monkeypatch, capsys):
+    """The stub echoes the key in answers, in error bodies (past the point where the body is
+    cut), in headers and in URLs; no 8-character window of it is in any file the run
+    writes, nor on stdout / stderr."""
+    from test_openai_judge import Stub
+
+    from evalsuite import redact
+    key = "sk-" + secrets.token_urlsafe(30)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    echo = f"Authorization: Bearer {key} x-api-key={key} see https://h/v1?api_key={key}&a=1"
+
+    def script(n, body):
+        if n % 4 == 0:  # retried, then answered
+            return 500, "x" * 290 + f" boom {key} {echo}", 0.0, {"X-Echo": key}
+        if n % 4 == 1:
+            return 200, f"[[A>B]] your key is {key}; {echo}", 0.0, {"X-Echo": key}
+        if n % 4 == 2:  # a non-retryable error: the item's error is stored
+            return 400, "y" * 297 + key + " " + echo, 0.0, {"X-Echo": key}
+        return 200, json.dumps({"key": key}) + " [[B>A]] " + echo, 0.0, {}
+
+    try:
+        with Stub(script) as stub:
+            cfg = RunConfig(judge="openai", bench="genai-bench", model="stub-model",
+                            data_path=str(fx("genai-bench")), split="test_v1",
+                            out_dir=str(tmp_path), run_name="r", batch_size=2,
+                            prefetch_workers=1, progress=False, max_error_rate=1.0,
+                            judge_options={"base_url": stub.url, "backoff": 0.01,
+                                           "backoff_max": 0.02, "timeout": 10,
+                                           "max_retries": 1})
+            out = execute(cfg)
+    finally:
+        redact.forget_all()
+    assert stub.auth[0] == f"Bearer {key}"  # the key was used, and echoed back
+    c = out.results["counts"]
+    assert c["judged"] > 0 and c["errors"] > 0  # both paths ran: answers and stored errors
+    samples = (out.run_dir / "samples.jsonl").read_text()
+    assert "***" in samples and "HTTP 400" in samples
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"config.json", "records-r0.jsonl", "results.json",
+                                         "samples.jsonl", "run.json"}
+    captured = capsys.readouterr()
+    for blob, where in [(p.read_bytes(), p) for p in written] + [
+            (captured.out.encode(), "stdout"), (captured.err.encode(), "stderr")]:
+        leaked = [w for w in _windows(key) if w in blob]
+        assert not leaked, f"part of the key leaked into {where}: {leaked[0]!r}"
+
+
+@pytest.mark.parametrize("text, secret_part", [
+    ("Authorization: Bearer abcdef123456", "abcdef123456"),
+    ('{"authorization": "Basic dXNlcjpwYXNz"}', "dXNlcjpwYXNz"),
+    ("proxy-authorization=Token tok_998877", "tok_998877"),
+    ("X-Api-Key: k-11223344", "k-11223344"),
+    ("got bearer eyJhbGciOi.payload.sig back", "eyJhbGciOi.payload.sig"),
+    ("GET https://api.x/v1/m?key=AIzaSyA-123&alt=json", "AIzaSyA-123"),
+    ("url=http://h/p?access_token=ya29.a0Af&x=1", "ya29.a0Af"),
+    ("https://bob:hunter2pw@example.org/v1", "hunter2pw"),
+    ("sig: https://b.blob/x?sv=1&sig=Zm9vYmFy%3D", "Zm9vYmFy%3D"),
+])
+def test_secret_shapes_are_masked(text, secret_part):
+    from evalsuite.redact import redact
+    out = redact(text)
+    assert secret_part not in out and "***" in out
+
+
+def test_registered_secret_is_masked_in_every_encoding_and_before_the_cut():
+    from evalsuite import redact as R
+    key = 'k3y"with\\odd/chars é+'
+    try:
+        R.register(key)
+        for form in (key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1],
+                     __import__("urllib.parse").parse.quote(key, safe="")):
+            assert form not in R.redact(f"a {form} b")
+        cut = R.redact_cut("z" * 95 + key, 100)  # the cut would land inside the key
+        assert not any(key[:i] in cut for i in range(2, len(key)))
+        assert R.redact_obj({"raw": [key], key: 1}) == {"raw": ["***"], "***": 1}
+    finally:
+        R.forget_all()
+
+
+# --- 5. one retry policy for every transient transport failure ---------------------------------
+
+class RawServer:
+    """A TCP server answering each connection with the next scripted behaviour."""
+
+    OK = json.dumps({"choices": [{"message": {"content": "[[A>B]]"}}]}).encode()
+
+    def __init__(self, behaviours):
+        self.behaviours = list(behaviours)
+        self.served = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _read_request(self, conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, body = data.split(b"\r\n\r\n", 1)
+        n = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0]
+                .split(b":")[1])
+        while len(body) < n:
+            body += conn.recv(65536)
+
+    def _serve(self):
+        while self.behaviours:
+            conn, _ = self.sock.accept()
+            what = self.behaviours.pop(0)
+            self.served += 1
+            with conn:
+                self._read_request(conn)
+                if what == "ok":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % len(self.OK) + self.OK)
+                elif what == "truncated":  # promises 500 bytes, sends 11, hangs up
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"choices\"")
+                elif what == "not_http":
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+                elif what == "reset":  # RST instead of an answer
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                elif what == "hang_up":
+                    pass
+                elif what == "bad_json":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{oops")
+                elif what == "503":
+                    conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+FAILURES = ["truncated", "not_http", "reset", "hang_up", "bad_json", "503"]
+
+
+def _prepared():
+    from evalsuite.judges.openai_judge import Prepared, _parse_official
+    return Prepared({"model": "m", "messages": [{"role": "user", "content": "?"}]}, "d",
+                    _parse_official)
+
+
+def test_every_transient_failure_is_retried_with_backoff(monkeypatch):
+    from evalsuite.judges import openai_judge as OJ
+    from evalsuite.registry import JUDGES
+    delays = []
+    monkeypatch.setattr(OJ.time, "sleep", delays.append)
+    with RawServer([*FAILURES, "ok"]) as srv:
+        judge = JUDGES.create("openai", model="m", base_url=srv.url, max_retries=len(FAILURES),
+                              backoff=1.0, backoff_max=1000.0, timeout=10)
+        judge.load()
+        [v] = judge.compare_batch([_prepared()])
+    assert v.preferred == "A" and srv.served == len(FAILURES) + 1
+    assert judge.stats["retries"] == len(FAILURES)
+    # exponential backoff with jitter in [0.5, 1) x backoff x 2^attempt
+    assert len(delays) == len(FAILURES)
+    for attempt, d in enumerate(delays):
+        assert 0.5 * 2 ** attempt <= d <= 2 ** attempt
+
+
+@pytest.mark.parametrize("failure, name", [("truncated", "IncompleteRead"),
+                                           ("not_http", "BadStatusLine"),
+                                           ("hang_up", "RemoteDisconnected"),
+                                           ("503", "HTTP 503")])
+def test_retries_exhausted_name_the_failure(monkeypatch, failure, name):
+    from evalsuite.judges import openai_judge as OJ
+    from evalsuite.registry import JUDGES
+    monkeypatch.setattr(OJ.time, "sleep", lambda s: None)
+    with RawServer([failure] * 3) as srv:
+        judge = JUDGES.create("openai", model="m", base_url=srv.url, max_retries=2, timeout=10)
+        judge.load()
+        with pytest.raises(OJ.EndpointError, match=f"gave up after 3 attempts; last: .*{name}"):
+            judge._answer(_prepared())
+    assert srv.served == 3
+
+
+# --- 6. batch size is part of the run's identity ----------------------------------------------
+
+def test_batch_size_names_the_run(tmp_path):
+    default = hash_run(tmp_path / "a", run_name=None)
+    explicit = hash_run(tmp_path / "b", run_name=None, batch_size=HashJudge.default_batch_size)
+    other = hash_run(tmp_path / "b", run_name=None, batch_size=3)
+    assert default.run_dir.name == explicit.run_dir.name  # the default, resolved, is the same
+    assert other.run_dir.name != explicit.run_dir.name
+    ident = json.loads((other.run_dir / "config.json").read_text())["identity"]
+    assert ident["batch_size"] == 3
+    assert default.results["run"]["batch_size"] == HashJudge.default_batch_size
+    with pytest.raises(StoreError, match=r"batch_size: 5 here, 3 there"):
+        hash_run(tmp_path / "b", run_name=other.run_dir.name, batch_size=5)
+    again = hash_run(tmp_path / "b", run_name=other.run_dir.name, batch_size=3)
+    meta = json.loads((again.run_dir / "run.json").read_text())
+    assert [i["batch_size"] for i in meta["invocations"]] == [3, 3]
+
+
+# --- 7. leaderboard and regress refuse bad results files --------------------------------------
+
+def _set(path: str, value):
+    def f(r):
+        *parents, last = path.split(".")
+        d = r
+        for k in parents:
+            d = d[k]
+        if value is KeyError:
+            del d[last]
+        else:
+            d[last] = value
+    return f
+
+
+BAD_RESULTS = {
+    "accuracy_above_1": (_set("metrics.accuracy_with_ties.value", 1.5), "[0, 1]"),
+    "accuracy_negative": (_set("metrics.accuracy_with_ties.value", -0.2), "[0, 1]"),
+    "accuracy_nan": (_set("metrics.accuracy_with_ties.value", math.nan), "nan"),
+    "accuracy_inf": (_set("metrics.accuracy_without_ties.value", math.inf), "inf"),
+    "accuracy_string": (_set("metrics.accuracy_with_ties.value", "0.9"), "'0.9'"),
+    "ci_string": (_set("metrics.accuracy_with_ties.ci95", "[0.1, 0.2]"), "ci95"),
+    "ci_reversed": (_set("metrics.accuracy_with_ties.ci95", [0.9, 0.1]), "above the upper"),
+    "ci_out_of_range": (_set("metrics.accuracy_with_ties.ci95", [0.1, 1.2]), "ci95 bound"),
+    "benchmark_null": (_set("benchmark", None), "benchmark is None"),
+    "no_metrics": (_set("metrics", KeyError), "missing key 'metrics'"),
+    "no_judge_name": (_set("judge.judge", KeyError), "judge.judge"),
+    "negative_count": (_set("counts.errors", -1), "counts.errors"),
+    "breakdown_value": (_set("breakdown.category:x", {"accuracy_with_ties": {"value": 2}}),
+                        "breakdown.category:x.accuracy_with_ties.value"),
+}
+
+
+@pytest.fixture
+def results_root(tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(REPO / "results" / "fixtures" / "pickscore__genai-bench",
+                    root / "fixtures" / "pickscore__genai-bench")
+    return root
+
+
+def test_leaderboard_refuses_each_bad_results_file(results_root, tmp_path):
+    from typer.testing import CliRunner
+
+    from evalsuite.cli import app
+    from evalsuite.leaderboard import generate
+    from evalsuite.results import ResultsInvalid
+    out = tmp_path / "board"
+    generate(results_root, out, plots=False, parquet=False)
+    board = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    src = results_root / "fixtures" / "pickscore__genai-bench" / "results.json"
+    bad = results_root / "bad" / "results.json"
+    bad.parent.mkdir()
+    for name, (mutate, expect) in BAD_RESULTS.items():
+        r = json.loads(src.read_text())
+        mutate(r)
+        bad.write_text(json.dumps(r))
+        with pytest.raises(ResultsInvalid) as e:
+            generate(results_root, out, plots=False, parquet=False)
+        assert str(bad) in str(e.value) and expect in str(e.value), (name, str(e.value))
+        assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*")
+                if p.is_file()} == board, name
+    bad.write_text('{"judge": ')
+    r = CliRunner().invoke(app, ["leaderboard", "--results", str(results_root), "--out",
+                                 str(out), "--no-plots"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    [line] = [x for x in r.output.splitlines() if "error" in x]
+    assert str(bad) in line and "unreadable results file" in line
+    # a policy evaluation is not a board row: skipped, not refused
+    bad.write_text(json.dumps({"policy": {"policy": "p"}, "benchmark": {"benchmark": "b"}}))
+    generate(results_root, out, plots=False, parquet=False)
+
+
+def test_regress_refuses_bad_results_and_samples(results_root):
+    from evalsuite.regress import load_run
+    from evalsuite.results import ResultsInvalid
+    run = results_root / "fixtures" / "pickscore__genai-bench"
+    load_run(run)
+    original = (run / "results.json").read_text()
+    for name, (mutate, expect) in BAD_RESULTS.items():
+        r = json.loads(original)
+        mutate(r)
+        (run / "results.json").write_text(json.dumps(r))
+        with pytest.raises(ResultsInvalid, match="invalid results file") as e:
+            load_run(run)
+        assert str(run / "results.json") in str(e.value) and expect in str(e.value), name
+    (run / "results.json").write_text(original)
+    samples = (run / "samples.jsonl").read_text().splitlines()
+    for line, expect in [("{bad", "not JSON"), ('{"item_id": 3}', "item_id is 3"),
+                         (json.dumps({**json.loads(samples[0]), "margin": "big"}), "margin"),
+                         (json.dumps({**json.loads(samples[0]), "label": "left"}), "label")]:
+        (run / "samples.jsonl").write_text("\n".join([samples[0], line, *samples[1:]]) + "\n")
+        with pytest.raises(ResultsInvalid, match=f"samples.jsonl:2: .*{expect}"):
+            load_run(run)
+
+
+def test_leaderboard_failure_or_kill_leaves_the_previous_board(results_root, tmp_path,
+                                                               monkeypatch):
+    from evalsuite import leaderboard as LB
+    out = tmp_path / "board"
+    LB.generate(results_root, out, plots=False, parquet=False)
+    (out / "NOTES.md").write_text("kept by the user")
+    snapshot = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(LB, "write_csv", boom)
+    with pytest.raises(OSError):
+        LB.generate(results_root, out, plots=False, parquet=False)
+    monkeypatch.undo()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} \
+        == snapshot
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["board", "results"]  # no temp left
+
+    # A real SIGKILL while the new board (with plots) is being written.
+    cmd = [sys.executable, "-m", "evalsuite", "leaderboard", "--results", str(results_root),
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    tmp = out.with_name(f".board.tmp-{proc.pid}")
+    while not tmp.exists():
+        assert proc.poll() is None, "the leaderboard finished before it could be killed"
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} \
+        == snapshot
+    # The next run cleans up after the dead one and swaps a complete board in.
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not tmp.exists() and (out / "NOTES.md").read_text() == "kept by the user"
+    assert any((out / "plots").glob("*.svg"))
+
+    # A kill between the two renames of the fallback swap: the old board is put back.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = out.with_name(f".board.old-{dead.pid}")
+    out.rename(aside)
+    LB._recover(out)
+    assert out.is_dir() and not aside.exists() and (out / "NOTES.md").exists()
+
+
+# --- 8. checkpoint errors: one line, the file and the reason, exit 2 ---------------------------
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_checkpoint_errors_are_one_line_exit_2(fx, tmp_path):
+    import torch
+    from typer.testing import CliRunner
+
+    from evalsuite.checkpoint import CheckpointError, load_weights, read_checkpoint
+    from evalsuite.cli import app
+    good = fx("hpsv2") / "HPS_v2_compressed.pt"
+    state = torch.load(good, weights_only=True)["state_dict"]
+    name = sorted(k for k, v in state.items() if v.ndim == 2)[0]
+    marker = tmp_path / "code-ran"
+    cases = {
+        "evil.pt": ({"state_dict": state, "x": _Evil(marker)}, "refused: the file pickles"),
+        "nokey.pt": ({"weights": state}, "missing key 'state_dict'"),
+        "shape.pt": ({"state_dict": {**state, name: torch.zeros(3, 3)}},
+                     f"wrong shape for {name}: [3, 3] in the file"),
+        "missing.pt": ({"state_dict": {k: v for k, v in state.items() if k != name}},
+                       f"1 missing tensor(s) ({name})"),
+    }
+    for fname, (obj, expect) in cases.items():
+        d = tmp_path / fname.split(".")[0]
+        d.mkdir()
+        shutil.copy(good.parent / "open_clip_config.json", d)
+        torch.save(obj, d / fname)
+        r = CliRunner().invoke(app, ["run", "--judge", "hpsv2", "--bench", "genai-bench",
+                                     "--data-path", str(fx("genai-bench")), "--model-path",
+                                     str(d / fname), "--out", str(tmp_path / "runs"),
+                                     "--no-progress", "--limit", "2"])
+        assert r.exit_code == 2, (fname, r.output)
+        assert "Traceback" not in r.output
+        [line] = [x for x in r.output.splitlines() if "error" in x]
+        assert str(d / fname) in line and expect in line, (fname, line)
+    assert not marker.exists()  # the pickle's code never ran
+
+    (tmp_path / "trunc.pt").write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="trunc.pt: not a readable torch checkpoint"):
+        read_checkpoint(tmp_path / "trunc.pt")
+    with pytest.raises(CheckpointError, match="nope.pt: no such checkpoint file"):
+        read_checkpoint(tmp_path / "nope.pt")
+    lin = torch.nn.Linear(2, 3)
+    with pytest.raises(CheckpointError, match=r"m.pt: wrong shape for weight: \[3, 3\] in the "
+                                              r"file, \[3, 2\] in the model"):
+        load_weights(lin, {"weight": torch.zeros(3, 3), "bias": torch.zeros(3)}, "m.pt")
+    with pytest.raises(CheckpointError, match=r"m.pt: does not match the model: 1 unexpected"):
+        load_weights(lin, {**lin.state_dict(), "extra": torch.zeros(1)}, "m.pt")
