@@ -804,6 +804,9 @@ def generate(results: Path, out: Path, published: Path | None = None,
     results, out = Path(results), Path(out)
     if not results.is_dir():
         raise FileNotFoundError(f"results folder {results} does not exist")
+    if out.resolve() == results.resolve() or out.resolve() in results.resolve().parents:
+        raise ValueError(f"--out {out} contains the results folder {results}: the board is "
+                         "swapped in as a whole folder; choose a folder of its own")
     board = build_board(results, load_published(published))
     out.parent.mkdir(parents=True, exist_ok=True)
     _recover(out)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.redact import redact_obj
+from evalsuite.store import unique_tmp
 from evalsuite.types import ItemError, PairItem, ParseStatus, RunRecord, Verdict
 
 SCHEMA_VERSION = 1
@@ -117,7 +118,6 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
 
 def _write_json(path: Path, obj: Any) -> None:
     """Atomic (a temp file of this process and thread, then a rename), secrets masked."""
-    from evalsuite.runner import unique_tmp
     tmp = unique_tmp(path)
     tmp.write_text(json.dumps(redact_obj(obj), indent=2, sort_keys=False, ensure_ascii=False,
                               default=str) + "\n")
@@ -125,7 +125,6 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs) -> None:
-    from evalsuite.runner import unique_tmp
     tmp = unique_tmp(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         for it in items:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.registry import BENCHMARKS, JUDGES
-from evalsuite.store import RunStore, StoreError, read_records, run_lock, set_aside
+from evalsuite.store import (RunStore, StoreError, read_records, run_lock, set_aside,
+                             unique_tmp)
 from evalsuite.types import (ItemError, PairItem, ParseStatus, PointItem, RunRecord, Score,
                              Verdict)
 
@@ -471,6 +472,9 @@ def _write_config(run_dir: Path, cfg: RunIdentity) -> None:
             return
         except FileExistsError:
             pass  # another process (or rank) was first: compare with what it wrote
+        except OSError:  # a file system without hard links: the run lock serialises writers
+            tmp.replace(path)
+            return
         finally:
             tmp.unlink(missing_ok=True)
     try:
@@ -486,12 +490,6 @@ def _write_config(run_dir: Path, cfg: RunIdentity) -> None:
                 for k in sorted(set(old) | set(ident)) if old.get(k) != ident.get(k)]
         raise StoreError(f"{run_dir} holds a run with a different configuration ("
                          + "; ".join(diff) + "); choose another --run-name or --out")
-
-
-def unique_tmp(path: Path) -> Path:
-    """A temp name beside ``path`` no other process or thread uses (atomic writes)."""
-    import threading
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def read_run_meta(path: Path) -> dict[str, Any]:

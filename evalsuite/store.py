@@ -357,7 +357,7 @@ def quarantine_damage(run_dir: str | Path, damage: list[Damage],
                 continue
             q = _append_quarantine(path, [_entry(path, d.line, d.reason, d.raw) for d in dmg])
             bad = {d.line for d in dmg}
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp = unique_tmp(path)
             with open(path, "rb") as src, open(tmp, "wb") as dst:
                 for n, raw in enumerate(src, start=1):
                     if n not in bad:
@@ -380,6 +380,11 @@ def set_aside(path: Path) -> Path:
         aside = path.with_name(f"{path.name}{QUARANTINE_SUFFIX}.{n}")
     os.replace(path, aside)
     return aside
+
+
+def unique_tmp(path: Path) -> Path:
+    """A temp name beside ``path`` that no other process or thread uses (atomic writes)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def _fsync_dir(d: Path) -> None:

@@ -43,13 +43,13 @@ def _check_parquet(files: list[Path]) -> None:
     """Each file readable as parquet; the table as a whole has rows."""
     import pyarrow.parquet as pq
 
-    rows = 0
+    n_rows = 0
     for f in files:
         try:
-            rows += pq.ParquetFile(str(f)).metadata.num_rows
+            n_rows += pq.ParquetFile(str(f)).metadata.num_rows
         except Exception as e:  # noqa: BLE001 - whatever pyarrow raises, one line naming the file
             raise TableError(f"{f}: not a readable parquet file ({_cause(e)})") from None
-    if rows == 0:
+    if n_rows == 0:
         raise TableError(f"{', '.join(str(f) for f in files)}: the table has no rows")
 
 
