@@ -24,7 +24,7 @@ def _root() -> None:
 
 # Verb modules, in the order `--help` lists them. Each defines register(app).
 COMMANDS = ["run", "list_cmd", "describe", "demo", "fixtures", "rescore", "leaderboard",
-            "regress", "perf", "eval_policy", "train"]
+            "regress", "perf", "eval_policy", "train", "doctor"]
 COMMANDS += ["prepare", "sweep", "compare"]  # data preparation, grids, base-vs-tuned reports
 
 for _name in COMMANDS:

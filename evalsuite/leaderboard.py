@@ -26,6 +26,7 @@ import csv
 import html
 import io
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -108,16 +109,23 @@ def _dumps(x: Any) -> str:
 
 
 def load_entries(root: Path) -> list[Entry]:
-    """Every ``results.json`` under ``root``, in sorted path order."""
+    """Every judge ``results.json`` under ``root``, in sorted path order, each validated
+    (:func:`evalsuite.results.validate_results`): a file that is not what evalsuite writes
+    stops the board with an error naming it, rather than showing a wrong or missing cell.
+    Policy evaluations (``policy`` instead of ``judge``) are not leaderboard rows."""
+    from evalsuite.results import ResultsInvalid, validate_results
+
     root = Path(root)
     entries = []
     for path in sorted(root.rglob("results.json"), key=lambda p: p.relative_to(root).as_posix()):
         try:
             r = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"unreadable results file {path}: {e}") from e
-        if not isinstance(r, dict) or not {"metrics", "benchmark", "judge"} <= set(r):
-            continue  # not a judge x preference-benchmark results file (e.g. a policy eval)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ResultsInvalid(f"{path}: unreadable results file ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())})") from None
+        if isinstance(r, dict) and "policy" in r and "judge" not in r:
+            continue  # a policy evaluation, not a judge x preference-benchmark result
+        validate_results(r, path)
         run_json = path.parent / "run.json"
         finished = None
         if run_json.exists():
@@ -785,17 +793,46 @@ TEXT_OUTPUTS = ("README.md", "index.html", "leaderboard.csv")
 
 def generate(results: Path, out: Path, published: Path | None = None,
              plots: bool = True, parquet: bool = True) -> dict[str, Any]:
-    """Regenerate every leaderboard file under ``out`` from ``results``."""
+    """Regenerate every leaderboard file under ``out`` from ``results``.
+
+    Atomic: every results file is validated first, the board is built in a temp folder
+    beside ``out`` and swapped in whole (``renameat2(RENAME_EXCHANGE)`` where the OS has it,
+    else two renames, undone on the next run if a kill lands between them), so a killed
+    ``leaderboard`` leaves the previous board intact. Files in ``out`` that the leaderboard
+    does not write are carried over.
+    """
     results, out = Path(results), Path(out)
     if not results.is_dir():
         raise FileNotFoundError(f"results folder {results} does not exist")
+    if out.resolve() == results.resolve() or out.resolve() in results.resolve().parents:
+        raise ValueError(f"--out {out} contains the results folder {results}: the board is "
+                         "swapped in as a whole folder; choose a folder of its own")
     board = build_board(results, load_published(published))
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _recover(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        info = _write_board(board, tmp, plots, parquet)
+        if out.is_dir():
+            for f in sorted(out.iterdir()):  # what the user keeps there
+                if f.name not in (*OUTPUTS, "plots"):
+                    (shutil.copytree if f.is_dir() else shutil.copy2)(f, tmp / f.name)
+        _swap_in(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return info
+
+
+OUTPUTS = (*TEXT_OUTPUTS, "leaderboard.parquet", "versions.json")
+
+
+def _write_board(board: Board, out: Path, plots: bool, parquet: bool) -> dict[str, Any]:
     versions: dict[str, str | None] = {}
-    plot_dir = out / "plots"
-    if plot_dir.exists():
-        shutil.rmtree(plot_dir)
-    names = write_plots(board, plot_dir) if plots else []
+    names = write_plots(board, out / "plots") if plots else []
     if names:
         import matplotlib
         versions["matplotlib"] = matplotlib.__version__
@@ -811,8 +848,6 @@ def generate(results: Path, out: Path, published: Path | None = None,
         files.append(pq_path.name)
         import pyarrow
         versions["pyarrow"] = pyarrow.__version__
-    elif pq_path.exists():
-        pq_path.unlink()
     files += [f"plots/{n}" for n in names]
     # Binary outputs are byte-stable for a given library version; the versions are recorded
     # so a check against committed files can tell a version change from a real difference.
@@ -823,6 +858,52 @@ def generate(results: Path, out: Path, published: Path | None = None,
     return {"rows": len(board.rows), "columns": len(board.cols), "cells": len(board.cells),
             "files": files, "results_files": board.n_files,
             "fixture_cells": sum(e.fixture for e in board.cells.values())}
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False if the OS or
+    file system cannot."""
+    import ctypes
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)),
+              rename_exchange) == 0
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Put the folder ``new`` at ``out``; what was at ``out`` ends at ``new`` (then removed)."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    if _exchange(new, out):
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.rename(out, old)
+    os.rename(new, out)  # a kill right before this line: _recover puts `old` back
+    shutil.rmtree(old)
+
+
+def _recover(out: Path) -> None:
+    """Undo what a killed run left: the previous board put back if it was moved aside and
+    not replaced; temp folders of dead processes removed."""
+    def dead(p: Path) -> bool:
+        try:
+            os.kill(int(p.name.rsplit("-", 1)[1]), 0)
+        except ProcessLookupError:
+            return True
+        except (ValueError, PermissionError):
+            return False
+        return False
+
+    olds = sorted(p for p in out.parent.glob(f".{out.name}.old-*") if dead(p))
+    if olds and not out.exists():
+        os.rename(olds.pop(), out)
+    for p in olds + sorted(out.parent.glob(f".{out.name}.tmp-*")):
+        if dead(p):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # --- adding a run to the results folder ------------------------------------------------------

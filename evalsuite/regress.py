@@ -95,9 +95,22 @@ def load_run(p: str | Path) -> Run:
     if not samples_path.is_file():
         raise FileNotFoundError(f"{res.parent} has no samples.jsonl: the gate needs per-item "
                                 "records")
-    results = json.loads(res.read_text(encoding="utf-8"))
-    samples = [json.loads(line) for line in samples_path.read_text(encoding="utf-8")
-               .splitlines() if line.strip()]
+    from evalsuite.results import ResultsInvalid, read_results, validate_sample
+
+    results = read_results(res)
+    samples = []
+    try:
+        lines = samples_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultsInvalid(f"{samples_path}: unreadable ({type(e).__name__}: {e})") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ResultsInvalid(f"{samples_path}:{n}: not JSON ({e.msg})") from None
+        samples.append(validate_sample(row, f"{samples_path}:{n}", policy="policy" in results))
     return Run(res, results, samples)
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from evalsuite.redact import redact_obj
+from evalsuite.store import unique_tmp
 from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
                              Verdict)
 
@@ -121,8 +124,9 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False,
+    """Atomic (a temp file of this process and thread, then a rename), secrets masked."""
+    tmp = unique_tmp(path)
+    tmp.write_text(json.dumps(redact_obj(obj), indent=2, sort_keys=False, ensure_ascii=False,
                               default=str) + "\n")
     tmp.replace(path)
 
@@ -192,7 +196,7 @@ def judge_input(judge, it: PairItem, pairwise: bool, rec: RunRecord | None) -> d
 
 def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
                    inputs=None) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = unique_tmp(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         for it in items:
             v = verdicts.get(it.item_id)
@@ -216,9 +220,146 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
             }
             if inputs is not None:  # --save-inputs
                 row["input"] = inputs(it, rec)
-            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            fh.write(json.dumps(redact_obj(row), ensure_ascii=False, default=str) + "\n")
         for e in bad_rows:
-            fh.write(json.dumps({"item_id": e.item_id, "status": "error",
-                                 "error": f"bad row: {e.reason}", "meta": e.meta},
+            fh.write(json.dumps(redact_obj({"item_id": e.item_id, "status": "error",
+                                            "error": f"bad row: {e.reason}", "meta": e.meta}),
                                 ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)
+
+
+# --- validating results files read back (leaderboard, regress) --------------------------------
+
+class ResultsInvalid(ValueError):
+    """A results.json / samples.jsonl that does not hold what evalsuite writes."""
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_metric(m: Any, where: str) -> None:
+    """``{"value": fraction | null, "ci95": [lo, hi] | null, ...}``: fractions finite, in
+    [0, 1]; lo <= hi."""
+    v = m.get("value")
+    if v is not None and not (_finite(v) and 0.0 <= v <= 1.0):
+        raise ResultsInvalid(f"{where}.value is {v!r}, expected a fraction in [0, 1]")
+    if "ci95" not in m or m["ci95"] is None:
+        return
+    ci = m["ci95"]
+    if not isinstance(ci, list) or len(ci) != 2:
+        raise ResultsInvalid(f"{where}.ci95 is {ci!r}, expected [lower, upper]")
+    for b in ci:
+        if b is not None and not (_finite(b) and 0.0 <= b <= 1.0):
+            raise ResultsInvalid(f"{where}.ci95 bound {b!r} is not a fraction in [0, 1]")
+    if None not in ci and ci[0] > ci[1]:
+        raise ResultsInvalid(f"{where}.ci95 lower bound {ci[0]} is above the upper {ci[1]}")
+
+
+def _check_metric_map(metrics: Any, where: str) -> None:
+    if not isinstance(metrics, dict):
+        raise ResultsInvalid(f"{where} is a {type(metrics).__name__}, expected an object")
+    for name, m in metrics.items():
+        here = f"{where}.{name}"
+        if isinstance(m, dict):
+            if "value" in m:
+                _check_metric(m, here)
+            else:  # a group (a breakdown entry): the metrics inside it
+                for k, sub in m.items():
+                    if isinstance(sub, dict) and "value" in sub:
+                        _check_metric(sub, f"{here}.{k}")
+        elif m is not None and not (_finite(m) and not isinstance(m, float) and m >= 0):
+            raise ResultsInvalid(f"{here} is {m!r}, expected a metric object, a count or "
+                                 "null")
+
+
+def validate_results(r: Any, source: str | Path) -> dict[str, Any]:
+    """Check a loaded results.json: required keys and types, every accuracy a finite
+    fraction in [0, 1], every CI well-formed. Raises :class:`ResultsInvalid` naming
+    ``source`` and the field; returns ``r``."""
+    try:
+        if not isinstance(r, dict):
+            raise ResultsInvalid(f"a JSON {type(r).__name__}, expected an object")
+        who = "policy" if "policy" in r and "judge" not in r else "judge"
+        for key in ("schema_version", who, "benchmark", "counts", "metrics"):
+            if key not in r:
+                raise ResultsInvalid(f"missing key {key!r}")
+        if not isinstance(r["schema_version"], int) or isinstance(r["schema_version"], bool):
+            raise ResultsInvalid(f"schema_version is {r['schema_version']!r}")
+        for key, name in ((who, who), ("benchmark", "benchmark")):
+            block = r[key]
+            if not isinstance(block, dict):
+                raise ResultsInvalid(f"{key} is {block!r}, expected an object")
+            if not isinstance(block.get(name), str) or not block[name]:
+                raise ResultsInvalid(f"{key}.{name} is {block.get(name)!r}, expected a name")
+        for k in ("split", "config", "revision", "data_path"):
+            v = r["benchmark"].get(k)
+            if v is not None and not isinstance(v, str):
+                raise ResultsInvalid(f"benchmark.{k} is {v!r}, expected text or null")
+        counts = r["counts"]
+        if not isinstance(counts, dict):
+            raise ResultsInvalid(f"counts is {counts!r}, expected an object")
+        for k, v in counts.items():
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+                raise ResultsInvalid(f"counts.{k} is {v!r}, expected a count")
+        for k in ("items", "errors"):
+            if k not in counts:
+                raise ResultsInvalid(f"counts.{k} is missing")
+        _check_metric_map(r["metrics"], "metrics")
+        _check_metric_map(r.get("breakdown", {}), "breakdown")
+        if r.get("order_consistency") is not None:
+            if not isinstance(r["order_consistency"], dict):
+                raise ResultsInvalid("order_consistency is not an object")
+            _check_metric(r["order_consistency"], "order_consistency")
+        for k in ("run", "judge", "benchmark"):
+            opts = r.get(k, {}).get("options") if isinstance(r.get(k), dict) else None
+            if opts is not None and not isinstance(opts, dict):
+                raise ResultsInvalid(f"{k}.options is {opts!r}, expected an object")
+    except ResultsInvalid as e:
+        raise ResultsInvalid(f"{source}: invalid results file: {e}") from None
+    return r
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """Load and validate one results.json (one-line errors naming the file)."""
+    path = Path(path)
+    try:
+        r = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsInvalid(f"{path}: unreadable results file ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())})") from None
+    return validate_results(r, path)
+
+
+SAMPLE_STATUSES = ("parsed", "tie", "unparsed", "error")
+
+
+def validate_sample(d: Any, where: str, policy: bool = False) -> dict[str, Any]:
+    """One samples.jsonl row as the regression gate reads it: a judge run's verdict row, or
+    (``policy``) a policy run's row with its per-item metric ``values``."""
+    def bad(msg: str) -> ResultsInvalid:
+        return ResultsInvalid(f"{where}: {msg}")
+    if not isinstance(d, dict):
+        raise bad(f"a JSON {type(d).__name__}, expected an object")
+    if not isinstance(d.get("item_id"), str) or not d["item_id"]:
+        raise bad(f"item_id is {d.get('item_id')!r}")
+    if policy:
+        values = d.get("values", {})
+        if not isinstance(values, dict):
+            raise bad(f"values is {values!r}, expected an object")
+        for k, v in values.items():
+            parts = v if isinstance(v, list) and len(v) == 2 else [v]
+            if not all(_finite(x) for x in parts):
+                raise bad(f"values.{k} is {v!r}, expected a finite number or [sum, count]")
+        return d
+    for k, allowed in (("label", ("A", "B", "tie", None)),
+                       ("preferred", ("A", "B", "tie", None)),
+                       ("status", SAMPLE_STATUSES)):
+        if k == "label" and k not in d:
+            continue
+        if d.get(k) not in allowed:
+            raise bad(f"{k} is {d.get(k)!r}, expected one of {list(allowed)}")
+    m = d.get("margin")
+    if m is not None and not _finite(m):
+        raise bad(f"margin is {m!r}, expected a finite number or null")
+    return d

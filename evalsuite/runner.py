@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.registry import BENCHMARKS, JUDGES
-from evalsuite.store import RunStore, read_records
+from evalsuite.store import (RunStore, StoreError, read_records, run_lock, set_aside,
+                             unique_tmp)
 from evalsuite.types import (ItemError, PairItem, ParseStatus, PointItem, RunRecord, Score,
                              Verdict)
 
@@ -79,11 +80,15 @@ class RunConfig(RunIdentity):
     bench_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     save_inputs: bool = False  # samples.jsonl: the request each verdict came from
+    wait: bool = False  # another process holds the run: wait for it instead of refusing
 
-    # Fields that change what is computed; batch size, device and workers do not.
+    # Fields that change what is computed. The batch size does (batched float paths: padding
+    # and kernel choice move scores in the last bits, which can flip a near-tie), so a run
+    # is one batch size; the effective one (default resolved) is what counts. Device and
+    # workers do not enter.
     _IDENTITY = ("judge", "bench", "model", "model_path", "revision", "data_path", "split",
-                 "seed", "both_orders", "mode", "limit", "dtype", "judge_options",
-                 "bench_options")
+                 "seed", "both_orders", "mode", "limit", "dtype", "batch_size",
+                 "judge_options", "bench_options")
 
     def run_dir(self) -> Path:
         return run_dir_for(self, self.judge)
@@ -307,8 +312,24 @@ def _execute(cfg: RunConfig, judge=None, bench=None) -> RunOutcome:
                                    revision=cfg.revision, device=cfg.device, dtype=cfg.dtype,
                                    **cfg.judge_options)
     pairwise = use_pairwise(cfg, judge)
+    # The batch size is part of the identity: the default, once resolved, names the run too.
+    cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size or judge.default_batch_size)
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    # One writer per run (and rank): held from the config check to the last file written.
+    with run_lock(run_dir, rank, wait=cfg.wait, what=f"{cfg.judge} on {cfg.bench}",
+                  on_wait=_note):
+        return _execute_locked(cfg, judge, bench, items, bad_rows, pairwise, run_dir)
+
+
+def _note(msg: str) -> None:
+    import sys
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _execute_locked(cfg: RunConfig, judge, bench, items: list[PairItem],
+                    bad_rows: list[ItemError], pairwise: bool, run_dir: Path) -> RunOutcome:
+    rank, world = dist_info()
     _write_config(run_dir, cfg)
     done = read_records(run_dir)
 
@@ -316,7 +337,7 @@ def _execute(cfg: RunConfig, judge=None, bench=None) -> RunOutcome:
         return [i for i in ids if shard_of(i, world) == rank and not _finished(
             done.get((kind, i)), cfg.retry_errors)]
 
-    batch_size = cfg.batch_size or judge.default_batch_size
+    batch_size = cfg.batch_size
     computed = 0
     t0 = time.perf_counter()
     with RunStore(run_dir, rank) as store:
@@ -437,34 +458,72 @@ def _barrier() -> None:
         dist.barrier()
 
 
-def _write_config(run_dir: Path, cfg: RunConfig) -> None:
+def _write_config(run_dir: Path, cfg: RunIdentity) -> None:
+    """Record the run's identity, or check it against the one recorded: create-if-absent is
+    one atomic step (a hard link of a complete temp file), so of two processes starting
+    the same directory at once exactly one writes and the other compares."""
     path = run_dir / "config.json"
-    ident = cfg.identity()
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("identity") != json.loads(json.dumps(ident, default=str)):
-            raise ValueError(f"{run_dir} holds a run with a different configuration; "
-                             "choose another --run-name or --out")
-        return
-    # Per-process temporary name: all ranks of a data-parallel run write it at once.
-    tmp = path.with_name(f".config.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"identity": ident, "fingerprint": cfg.fingerprint()},
-                              indent=2, default=str))
-    tmp.replace(path)
+    ident = json.loads(json.dumps(cfg.identity(), default=str))
+    if not path.exists():
+        tmp = unique_tmp(path)
+        tmp.write_text(json.dumps({"identity": ident, "fingerprint": cfg.fingerprint()},
+                                  indent=2, default=str))
+        try:
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            pass  # another process (or rank) was first: compare with what it wrote
+        except OSError:  # a file system without hard links: the run lock serialises writers
+            tmp.replace(path)
+            return
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))["identity"]
+        if not isinstance(old, dict):
+            raise TypeError("identity is not an object")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StoreError(f"{path} is unreadable ({type(e).__name__}: {e}); this run's "
+                         "identity is unknown: move the directory aside, or choose another "
+                         "--run-name / --out") from None
+    if old != ident:
+        diff = [f"{k}: {ident.get(k, '(absent)')!r} here, {old.get(k, '(absent)')!r} there"
+                for k in sorted(set(old) | set(ident)) if old.get(k) != ident.get(k)]
+        raise StoreError(f"{run_dir} holds a run with a different configuration ("
+                         + "; ".join(diff) + "); choose another --run-name or --out")
+
+
+def read_run_meta(path: Path) -> dict[str, Any]:
+    """run.json, or a fresh history when it is absent; an unreadable one is kept aside
+    (``run.json.quarantined``), reported, and a new history started: it holds timings
+    only, nothing the results depend on."""
+    fresh: dict[str, Any] = {"invocations": []}
+    if not path.exists():
+        return fresh
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(meta, dict) and isinstance(meta.get("invocations"), list):
+            return meta
+        reason = "not a run history"
+    except (OSError, ValueError) as e:
+        reason = f"{type(e).__name__}: {e}"
+    aside = set_aside(path)
+    _note(f"warning: {path} was unreadable ({reason}); kept as {aside}, history restarted")
+    return fresh
 
 
 def _write_run_meta(run_dir: Path, computed: int, elapsed: float, batch_size: int,
                     world: int) -> None:
     """Timing and history (kept out of results.json, which must be reproducible)."""
     path = run_dir / "run.json"
-    meta = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+    meta = read_run_meta(path)
     meta["invocations"].append({
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "computed": computed, "seconds": round(elapsed, 3), "batch_size": batch_size,
         "world_size": world,
         "items_per_s": round(computed / elapsed, 3) if elapsed > 0 and computed else None})
     meta["finished_at"] = meta["invocations"][-1]["finished_at"]
-    tmp = path.with_suffix(".tmp")
+    tmp = unique_tmp(path)
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(path)
 

@@ -1,4 +1,4 @@
-"""The run store: an append-only JSON-lines log per process.
+"""The run store: an append-only JSON-lines log per process, one writer per log.
 
 Every batch is written and flushed to the OS at once, so a killed process (``kill -9``,
 out of memory, a pre-empted job) loses nothing it finished. ``fsync`` - which only matters
@@ -6,25 +6,422 @@ if the machine itself goes down - is a group commit: at most once per ``fsync_ev
 (default 1 s) and on close, so small fast batches do not each wait for the disk.
 
 Why a log and not SQLite: each process (rank) appends to its own file, so data-parallel
-runs need no locking; a record is one line, so a ``kill -9`` can only ever leave a partial
-last line, which is detected and cut off on reopen; and the files are readable with
+runs need no locking between ranks; a record is one line, so a ``kill -9`` can only ever
+leave a partial last line, which is set aside on reopen; and the files are readable with
 ``jq``/``grep``. Reading the run back merges all ranks' files, which is also what lets a run
 started on N processes resume on M.
+
+One writer per log: each rank holds an advisory lock (``fcntl.flock`` on
+``<run>/.lock-r<rank>``) for as long as it works on the run, so a second process started on
+the same run directory (the same command twice, or a different judge given the same
+``--run-name``) is refused with the holder's pid, or waits for it (``wait=True``). The lock
+is released by the kernel when its holder dies, however it dies.
+
+Damage: a line of a log that is not a record (garbage, NUL bytes, invalid UTF-8, a
+wrong-typed field, a JSON object that is not a record) is reported with its file and line,
+moved to ``records-r<rank>.jsonl.quarantined`` (the exact bytes, base64, with the reason;
+never deleted) and its item is computed again. A partial last line left by a crash is
+quarantined the same way when the log is reopened.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import os
+import socket
+import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.types import RunRecord
+from evalsuite.redact import redact_obj
+from evalsuite.types import ParseStatus, RunRecord
 
+RECORD_KINDS = frozenset({"pair", "point", "answer", "gen", "eval"})
+QUARANTINE_SUFFIX = ".quarantined"
+
+
+class StoreError(ValueError):
+    """A run directory that cannot be used as it is (exit 2: the run cannot start)."""
+
+
+class RunLocked(StoreError):
+    """Another process is working on the same run (same rank) right now."""
+
+
+# --- one writer per run --------------------------------------------------------------------
+
+def lock_path(run_dir: str | Path, rank: int) -> Path:
+    return Path(run_dir) / f".lock-r{rank}"
+
+
+_held: dict[str, list[Any]] = {}  # lock path -> [fd, depth]: re-entrant within a process
+_held_guard = threading.Lock()
+
+
+def _try_flock(fd: int, block: bool) -> bool:
+    import fcntl
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        return True
+    except BlockingIOError:
+        return False
+
+
+def holder_of(run_dir: str | Path, rank: int = 0) -> str:
+    """Who holds (or last held) a rank's lock, in words, from the lock file."""
+    try:
+        info = json.loads(lock_path(run_dir, rank).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info:
+        return "another process"
+    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+
+
+@contextmanager
+def run_lock(run_dir: str | Path, rank: int = 0, wait: bool = False, what: str = "",
+             on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold ``<run_dir>/.lock-r<rank>`` for the duration (re-entrant within a process).
+
+    Busy: raise :class:`RunLocked` naming the holder, or block until it is free (``wait``).
+    """
+    path = lock_path(run_dir, rank)
+    key = str(path.resolve())
+    with _held_guard:
+        if key in _held:
+            _held[key][1] += 1
+            entered = True
+        else:
+            entered = False
+    if entered:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[key][1] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_flock(fd, block=False):
+            who = holder_of(run_dir, rank)
+            if not wait:
+                raise RunLocked(f"{Path(run_dir)} is in use by {who}: one process per run "
+                                "(rank). Wait for it to finish, pass --wait to queue behind "
+                                "it, or choose another --run-name / --out")
+            if on_wait:
+                on_wait(f"{Path(run_dir)} is in use by {who}; waiting for it to finish")
+            _try_flock(fd, block=True)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                  "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                  "rank": rank, "what": what}).encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with _held_guard:
+        _held[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            _held[key][1] -= 1
+            release = _held[key][1] == 0
+            if release:
+                del _held[key]
+        if release:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextmanager
+def _try_lock(run_dir: Path, rank: int) -> Iterator[bool]:
+    """The rank's lock if it is free (or already ours), without waiting: yields whether held."""
+    lock = run_lock(run_dir, rank, what="repair")
+    try:
+        lock.__enter__()
+    except RunLocked:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.__exit__(None, None, None)
+
+
+# --- reading records back, damage included -------------------------------------------------
+
+@dataclass(frozen=True)
+class Damage:
+    """A line of a run-store file that is not a record."""
+
+    path: Path
+    line: int  # 1-based
+    reason: str
+    raw: bytes
+
+    def describe(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_fields(d: dict[str, Any], spec: dict[str, Callable[[Any], bool]], what: str) -> None:
+    for k, v in d.items():
+        if k not in spec:
+            raise ValueError(f"{what}: unknown field {k!r}")
+        if not spec[k](v):
+            raise ValueError(f"{what}: field {k!r} has a wrong value {_short(v)}")
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _opt(pred: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or pred(v)
+
+
+_STATUSES = {s.value for s in ParseStatus}
+_VERDICT = {
+    "preferred": lambda v: v in ("A", "B", "tie", None), "status": lambda v: v in _STATUSES,
+    "margin": _opt(_number), "score_a": _opt(_number), "score_b": _opt(_number),
+    "raw": _opt(lambda v: isinstance(v, str)),
+    "margins": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+    "extras": lambda v: isinstance(v, dict),
+}
+_SCORE = {"value": _opt(_number), "status": lambda v: v in _STATUSES,
+          "raw": _opt(lambda v: isinstance(v, str)), "extras": lambda v: isinstance(v, dict)}
+_RECORD = {
+    "item_id": lambda v: isinstance(v, str) and bool(v), "kind": lambda v: v in RECORD_KINDS,
+    "error": _opt(lambda v: isinstance(v, str)), "swapped": lambda v: isinstance(v, bool),
+    "seconds": _number, "verdict": _opt(lambda v: isinstance(v, dict)),
+    "verdict_other_order": _opt(lambda v: isinstance(v, dict)),
+    "score": _opt(lambda v: isinstance(v, dict)),
+}
+
+
+def parse_record(raw: bytes) -> RunRecord:
+    """One log line (bytes, newline included or not) -> a record; ValueError says why not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"invalid UTF-8 at byte {e.start}") from None
+    if "\x00" in text:
+        raise ValueError("NUL bytes")
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"a JSON {type(d).__name__}, not a record object")
+    missing = [k for k in ("item_id", "kind") if k not in d]
+    if missing:
+        raise ValueError(f"not a record: no {', '.join(missing)}")
+    _check_fields(d, _RECORD, "record")
+    for k in ("verdict", "verdict_other_order"):
+        if d.get(k) is not None:
+            _check_fields(d[k], _VERDICT, k)
+            if "status" not in d[k] or "preferred" not in d[k]:
+                raise ValueError(f"{k}: no status / preferred")
+    if d.get("score") is not None:
+        _check_fields(d["score"], _SCORE, "score")
+        if "value" not in d["score"] or "status" not in d["score"]:
+            raise ValueError("score: no value / status")
+    if not math.isfinite(d.get("seconds", 0.0)):
+        raise ValueError("field 'seconds' is not finite")
+    return RunRecord.from_json(d)
+
+
+def store_files(run_dir: str | Path) -> list[Path]:
+    return sorted(Path(run_dir).glob("records-r*.jsonl"))
+
+
+def _rank_of(path: Path) -> int | None:
+    stem = path.name[len("records-r"):-len(".jsonl")]
+    return int(stem) if stem.isdigit() else None
+
+
+def scan_file(path: Path) -> tuple[list[RunRecord], list[Damage]]:
+    """The records of one log in order, and its damaged lines (a partial tail is neither)."""
+    records, damage = [], []
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                break  # partial tail: a write in progress, or one a crash cut short
+            try:
+                records.append(parse_record(raw))
+            except ValueError as e:
+                damage.append(Damage(path, n, str(e), raw))
+    return records, damage
+
+
+def merge(records: Iterable[RunRecord], out: dict[tuple[str, str], RunRecord]) -> None:
+    """A record for the same key may appear twice only if a run was resumed with
+    ``--retry-errors``; then a success replaces an earlier error."""
+    for rec in records:
+        key = (rec.kind, rec.item_id)
+        prev = out.get(key)
+        if prev is None or (prev.error is not None and rec.error is None):
+            out[key] = rec
+
+
+def scan(run_dir: str | Path) -> tuple[dict[tuple[str, str], RunRecord], list[Damage]]:
+    """All good records of a run (every rank, keyed by (kind, item_id)) and all damage."""
+    out: dict[tuple[str, str], RunRecord] = {}
+    damage: list[Damage] = []
+    for path in store_files(run_dir):
+        recs, dmg = scan_file(path)
+        merge(recs, out)
+        damage += dmg
+    return out, damage
+
+
+def _stderr(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+def read_records(run_dir: str | Path, repair: bool = True,
+                 report: Callable[[str], None] = _stderr) -> dict[tuple[str, str], RunRecord]:
+    """All complete, well-formed records of a run, from every rank, keyed by (kind, item_id).
+
+    Damaged lines are left out (their items count as not done, so they are computed again)
+    and reported with file and line; with ``repair`` each damaged line is moved to the
+    file's quarantine when its rank's lock is free or ours (a live writer's file is left
+    alone and read around).
+    """
+    out, damage = scan(run_dir)
+    for d in damage:
+        report(f"damaged record {d.describe()}; its item will be computed again")
+    if repair and damage:
+        quarantine_damage(run_dir, damage, report)
+    return out
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+def quarantine_path(path: Path) -> Path:
+    return path.with_name(path.name + QUARANTINE_SUFFIX)
+
+
+def _append_quarantine(path: Path, entries: list[dict[str, Any]]) -> Path:
+    q = quarantine_path(path)
+    with open(q, "a", encoding="utf-8") as fh:
+        for e in entries:
+            fh.write(json.dumps(e, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return q
+
+
+def _entry(path: Path, line: int | None, reason: str, raw: bytes) -> dict[str, Any]:
+    return {"file": path.name, "line": line, "reason": reason,
+            "quarantined_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "bytes_b64": base64.b64encode(raw).decode("ascii"),
+            "text": raw.decode("utf-8", "replace")[:2000]}
+
+
+_open_logs: set[str] = set()  # logs this process has open for appending
+
+
+def quarantine_damage(run_dir: str | Path, damage: list[Damage],
+                      report: Callable[[str], None] = _stderr) -> list[Path]:
+    """Move damaged lines out of their logs (a copy first, then the log rewritten without
+    them, atomically); returns the logs repaired. A log whose rank's lock another process
+    holds, or that this process is appending to, is left as it is."""
+    repaired = []
+    by_file: dict[Path, list[Damage]] = {}
+    for d in damage:
+        by_file.setdefault(d.path, []).append(d)
+    for path, dmg in by_file.items():
+        rank = _rank_of(path)
+        if rank is None or str(path.resolve()) in _open_logs:
+            continue
+        with _try_lock(Path(run_dir), rank) as ok:
+            if not ok:
+                report(f"{path} is being written by {holder_of(run_dir, rank)}; its damaged "
+                       "lines are skipped, not quarantined")
+                continue
+            # Scan again under the lock: the file is stable now.
+            _, dmg = scan_file(path)
+            if not dmg:
+                continue
+            q = _append_quarantine(path, [_entry(path, d.line, d.reason, d.raw) for d in dmg])
+            bad = {d.line for d in dmg}
+            tmp = unique_tmp(path)
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                for n, raw in enumerate(src, start=1):
+                    if n not in bad:
+                        dst.write(raw)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+            report(f"{len(dmg)} damaged line(s) of {path} moved to {q}")
+            repaired.append(path)
+    return repaired
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.quarantined`` (``.quarantined.<n>`` when taken):
+    kept, never deleted."""
+    aside, n = quarantine_path(path), 0
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}{QUARANTINE_SUFFIX}.{n}")
+    os.replace(path, aside)
+    return aside
+
+
+def unique_tmp(path: Path) -> Path:
+    """A temp name beside ``path`` that no other process or thread uses (atomic writes)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def repair_tail(path: Path) -> bytes:
+    """Cut a partial last line left by a crash (kept in the quarantine) so the next append
+    starts clean; returns the bytes set aside."""
+    if not path.exists() or path.stat().st_size == 0:
+        return b""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data.endswith(b"\n"):
+            return b""
+        cut = data.rfind(b"\n") + 1  # 0 when no complete line at all
+        tail = data[cut:]
+        _append_quarantine(path, [_entry(path, data.count(b"\n") + 1,
+                                         "partial last line (an interrupted write)", tail)])
+        fh.truncate(cut)
+        return tail
+
+
+# --- writing -------------------------------------------------------------------------------
 
 class RunStore:
+    """Rank ``rank``'s log of a run; holds the rank's run lock while open."""
+
     def __init__(self, run_dir: str | Path, rank: int = 0, fsync_every_s: float = 1.0):
         self.dir = Path(run_dir)
         self.fsync_every_s = fsync_every_s
@@ -32,23 +429,22 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rank = rank
         self.path = self.dir / f"records-r{rank}.jsonl"
-        self._repair_tail(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._lock = run_lock(self.dir, rank, what="store")
+        self._lock.__enter__()
+        try:
+            repair_tail(self.path)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        _open_logs.add(str(self.path.resolve()))
 
-    @staticmethod
-    def _repair_tail(path: Path) -> None:
-        """Cut a partial last line left by a crash so the next append starts clean."""
-        if not path.exists() or path.stat().st_size == 0:
-            return
-        with open(path, "rb+") as fh:
-            data = fh.read()
-            if data.endswith(b"\n"):
-                return
-            cut = data.rfind(b"\n") + 1  # 0 when no complete line at all
-            fh.truncate(cut)
+    # Kept for callers that repair other logs of theirs (the policy runner's manifests).
+    _repair_tail = staticmethod(repair_tail)
 
     def append(self, records: Iterable[RunRecord]) -> None:
-        lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+        lines = "".join(json.dumps(redact_obj(r.to_json()), ensure_ascii=False) + "\n"
+                        for r in records)
         if not lines:
             return
         self._fh.write(lines)
@@ -65,29 +461,11 @@ class RunStore:
             self._fh.flush()
             self._sync()
             self._fh.close()
+            _open_logs.discard(str(self.path.resolve()))
+            self._lock.__exit__(None, None, None)
 
     def __enter__(self) -> "RunStore":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def read_records(run_dir: str | Path) -> dict[tuple[str, str], RunRecord]:
-    """All complete records of a run, from every rank, keyed by (kind, item_id).
-
-    A record for the same key may appear twice only if a run was resumed with
-    ``--retry-errors``; then a success replaces an earlier error.
-    """
-    out: dict[tuple[str, str], RunRecord] = {}
-    for path in sorted(Path(run_dir).glob("records-r*.jsonl")):
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    break  # partial tail from a crash: not a record
-                rec = RunRecord.from_json(json.loads(line))
-                key = (rec.kind, rec.item_id)
-                prev = out.get(key)
-                if prev is None or (prev.error is not None and rec.error is None):
-                    out[key] = rec
-    return out

@@ -171,33 +171,41 @@ def test_policy_samples_keep_per_item_values_and_inputs(mmbench_runs):
         if int(r["item_id"]) < 1_000_000:  # main rows carry vanilla (and circular) values
             assert r["values"]["vanilla_accuracy"] == float(r["answer"] == "B")
         # --save-inputs: the prompt shown (question + options + instruction) and the image
-        assert r["input"]["prompt"].endswith("Answer with the option's letter from the given "
-                                             "choices directly.")
+        assert r["input"]["prompt"].endswith("Please select the correct answer from the options "
+                                             "above. \n")  # VLMEvalKit's build_prompt
         assert r["input"]["media"][0]["kind"] == "image"
         assert r["settings"]["policy"] == "letter" and r["settings"]["options"] == {"letter": "B"}
         assert len(r["input"]["media"][0]["sha1"]) == 40
     res = json.loads((mmbench_runs["B"] / "results.json").read_text())
-    assert res["metrics"]["vanilla_accuracy"]["ci95"] == [0.0, 1.0]
+    # vanilla: 2 of 6 rows right (the failed row 99 counts wrong). A resample with no right
+    # row has probability (4/6)**6 = 8.8% > 2.5%, so the CI starts at 0; five or six right
+    # rows have probability 1.8% < 2.5%, so it ends below 5/6.
+    lo, hi = res["metrics"]["vanilla_accuracy"]["ci95"]
+    assert lo == 0.0 and 2 / 6 <= hi < 5 / 6
+    failed = rows["99"]  # a row that failed to load still carries its (wrong) value
+    assert failed["status"] == "error" and failed["values"]["vanilla_accuracy"] == 0.0
 
 
 def test_compare_mmbench_base_vs_tuned_by_hand(mmbench_runs, tmp_path):
-    """Main-row answers q0 A, q1 B, q2 C, q3 B. Always-'B' (base): vanilla 2/4; always-'A'
-    (tuned): 1/4 -> delta -25 points. Circular: no question has one letter right in every
-    rotation -> 0 and 0."""
+    """Rows <= 1e6 (VLMEvalKit's vanilla): main rows q0 A, q1 B, q2 C, q3 B, row 99 (failed
+    to load: wrong in both runs) and row 1000000 (q0's rotation, answer D). Always-'B'
+    (base): 2/6; always-'A' (tuned): 1/6 -> delta -16.67 points. Circular: no question has
+    one letter right in every rotation -> 0 and 0."""
     rep = tmp_path / "compare.md"
     r = runner.invoke(app, ["compare", "--base", str(mmbench_runs["B"]), "--tuned",
                             str(mmbench_runs["A"]), "--report", str(rep)])
     assert r.exit_code == 0, r.output
     data = json.loads(rep.with_suffix(".json").read_text())
     v = data["metrics"]["vanilla_accuracy"]
-    assert (v["base"], v["tuned"], v["delta"], v["n"]) == (50.0, 25.0, -25.0, 4)
+    assert (v["base"], v["tuned"], v["delta"], v["n"]) == (
+        pytest.approx(200 / 6), pytest.approx(100 / 6), pytest.approx(-100 / 6), 6)
     lo, hi = v["ci95"]
-    assert lo <= -25.0 <= hi
+    assert lo <= -100 / 6 <= hi
     c = data["metrics"]["circular_accuracy"]
     assert (c["base"], c["tuned"], c["delta"], c["ci95"]) == (0.0, 0.0, 0.0, [0.0, 0.0])
     assert data["metrics"]["vanilla_accuracy"]["categories"]  # per-category rows exist
     text = rep.read_text()
-    assert "| vanilla_accuracy | 50.00 | 25.00 | -25.00 |" in text
+    assert "| vanilla_accuracy | 33.33 | 16.67 | -16.67 |" in text
     assert "per category" in text
 
 
@@ -217,7 +225,8 @@ def _synthetic_policy_run(dest: Path, values: dict[str, dict[str, float]],
     """A policy run folder holding only what regress reads."""
     dest.mkdir(parents=True, exist_ok=True)
     names = sorted({k for v in values.values() for k in v})
-    res = {"policy": {"policy": "sd-t2i", "model": "x"},
+    res = {"schema_version": 1, "counts": {"items": len(values), "errors": 0},
+           "policy": {"policy": "sd-t2i", "model": "x"},
            "benchmark": {"benchmark": bench, "split": "val", "revision": None, "hub_id": "h",
                          "options": {}},
            "metrics": {k: {"value": 0.0, "n": 0} for k in names}}
@@ -262,6 +271,19 @@ def test_policy_gate_mismatches_are_exit_2(tmp_path):
     assert r.exit_code == 2
 
 
+def test_policy_samples_with_bad_values_are_refused(tmp_path):
+    base = {f"color_{i}": {"color/blip_vqa": 0.5} for i in range(4)}
+    b = _synthetic_policy_run(tmp_path / "b", base)
+    for i, bad in enumerate(("nan", [1.0], "x", [1.0, "inf"])):
+        c = _synthetic_policy_run(tmp_path / f"c{i}",
+                                  {**base, "color_0": {"color/blip_vqa": bad}})
+        if bad == "nan":  # json.dumps writes a string: put the NaN token in by hand
+            text = (c / "samples.jsonl").read_text().replace('"nan"', "NaN")
+            (c / "samples.jsonl").write_text(text)
+        r = runner.invoke(app, ["regress", "-c", str(c), "-b", str(b)])
+        assert r.exit_code == 2 and "samples.jsonl:1" in r.output.replace("\n", ""), r.output
+
+
 def test_unpaired_units_are_left_out_and_reported(tmp_path):
     """A sample the candidate failed to score has no value there: the difference is taken
     on the 3 shared samples (by hand: (1 + 0 + 1)/3 - (1 + 1 + 1)/3 = -1/3)."""
@@ -287,7 +309,8 @@ def test_judge_compare_per_category_by_hand(tmp_path):
         samples = [{"item_id": f"i{k}", "category": c, "label": "A",
                     "preferred": "A" if k in right else "B", "status": "parsed",
                     "margin": 1.0 if k in right else -1.0} for k, c in enumerate(cats)]
-        res = {"judge": {"judge": "j"}, "benchmark": {"benchmark": "vlrewardbench",
+        res = {"schema_version": 1, "counts": {"items": len(cats), "errors": 0},
+               "judge": {"judge": "j"}, "benchmark": {"benchmark": "vlrewardbench",
                                                       "split": "test"},
                "metrics": {"overall_accuracy": {"value": 0}, "macro_accuracy": {"value": 0}}}
         dest.mkdir()

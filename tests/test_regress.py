@@ -163,7 +163,8 @@ def _synthetic(n: int, acc: float, seed: int, ties: float = 0.2) -> tuple[dict, 
         pref = "A" if m > 0 else "B" if m < 0 else "tie"
         samples.append({"item_id": f"i{i}", "label": lab, "preferred": pref,
                         "status": "parsed", "margin": m, "category": None})
-    results = {"judge": {"judge": "synthetic"}, "metrics": {},
+    results = {"schema_version": 1, "counts": {"items": n, "errors": 0},
+               "judge": {"judge": "synthetic"}, "metrics": {},
                "benchmark": {"benchmark": "genai-bench", "config": "image_generation",
                              "split": "test", "revision": None, "hub_id": "x", "options": {}}}
     return results, samples
@@ -246,7 +247,8 @@ def test_vlrewardbench_overall_leaves_unparsed_out_and_macro_averages_categories
         samples.append({"item_id": f"v{i}", "label": lab, "preferred": pref, "status": st,
                         "margin": None if pref is None else (1.0 if pref == "A" else -1.0),
                         "category": cats[i % 3]})
-    results = {"judge": {"judge": "x"}, "metrics": {"overall_accuracy": {"value": 0.5}},
+    results = {"schema_version": 1, "counts": {"items": 0, "errors": 0},
+               "judge": {"judge": "x"}, "metrics": {"overall_accuracy": {"value": 0.5}},
                "benchmark": {"benchmark": "vlrewardbench", "split": "test", "revision": None,
                              "hub_id": "MMInstruction/VL-RewardBench", "options": {}}}
     c, b = _runs(tmp_path, (results, samples), (results, samples))
@@ -262,7 +264,8 @@ def test_vlrewardbench_overall_leaves_unparsed_out_and_macro_averages_categories
 
 
 def test_candidate_that_loses_every_parsed_verdict_fails(tmp_path):
-    results = {"judge": {"judge": "x"}, "metrics": {},
+    results = {"schema_version": 1, "counts": {"items": 0, "errors": 0},
+               "judge": {"judge": "x"}, "metrics": {},
                "benchmark": {"benchmark": "vlrewardbench", "split": "test", "revision": None,
                              "hub_id": "h", "options": {}}}
     base = [{"item_id": f"v{i}", "label": "A", "preferred": "A", "status": "parsed",

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.benchmarks.base import LABEL_FROM_VOTE, Benchmark
-from evalsuite.benchmarks.hub import load_table, raw_media_column
+from evalsuite.benchmarks.hub import (CellError, load_table, raw_media_column, require_columns,
+                                      rows, text_cell)
 from evalsuite.types import Candidate, ItemError, MediaRef, PairItem
 
 # Per config: (candidate columns, prompt column, modality, task).
@@ -81,20 +82,29 @@ class GenAIBench(Benchmark):
         spec = CONFIGS[self.config]
         video_roots = self._video_roots(data_path)
         ds = load_table(self.hub_id, self.config, split, self.revision, data_path)
-        media_cols = [c for c in (spec["left"], spec["right"], "source_image")
-                      if c in ds.column_names]
+        media_cols = [spec["left"], spec["right"]] + (
+            ["source_image"] if self.config == "image_edition" else [])
+        require_columns(ds, [spec["prompt"], *media_cols, "vote_type"])
         for col in media_cols:
             ds = raw_media_column(ds, col)
         root = str(data_path) if data_path else None
-        for idx, row in enumerate(ds):
+        for idx, row in rows(ds):
             item_id = f"{self.config}/{split}/{idx}"
+            if isinstance(row, CellError):
+                yield ItemError(item_id, str(row), {"idx": idx})
+                continue
             vote = row.get("vote_type")
             # Every upstream field is kept except image bytes (URL strings are kept).
             meta = {k: v for k, v in row.items()
                     if k not in media_cols or isinstance(v, str)}
             meta["idx"] = idx
-            if vote not in LABEL_FROM_VOTE:
+            if not isinstance(vote, str) or vote not in LABEL_FROM_VOTE:
                 yield ItemError(item_id, f"unknown vote_type {vote!r}", meta)
+                continue
+            try:
+                prompt = text_cell(row, spec["prompt"])
+            except CellError as e:
+                yield ItemError(item_id, str(e), meta)
                 continue
             try:
                 if self.modality == "video":
@@ -108,7 +118,7 @@ class GenAIBench(Benchmark):
             except (KeyError, TypeError, ValueError) as e:
                 yield ItemError(item_id, f"bad media field: {e}", meta)
                 continue
-            yield PairItem(item_id=item_id, prompt=row[spec["prompt"]] or "",
+            yield PairItem(item_id=item_id, prompt=prompt,
                            a=Candidate(media=a_ref, model=row.get("left_model")),
                            b=Candidate(media=b_ref, model=row.get("right_model")),
                            label=LABEL_FROM_VOTE[vote], raw_label=vote, context=context,

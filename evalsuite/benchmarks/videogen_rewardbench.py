@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from evalsuite.benchmarks.base import Benchmark
-from evalsuite.benchmarks.hub import load_csv_table
+from evalsuite.benchmarks.hub import CellError, load_csv_table, require_columns, rows, text_cell
 from evalsuite.types import Candidate, ItemError, Label, MediaRef, PairItem
 
 CSV_NAME = "videogen-rewardbench.csv"
@@ -66,13 +66,17 @@ class VideoGenRewardBench(Benchmark):
                 "folder>, or keep the hub CSV and pass --bench-option media_root=<folder "
                 "that contains videos/>.")
         ds = load_csv_table(self.hub_id, split, self.revision, data_path, CSV_NAME)
+        require_columns(ds, ("path_A", "path_B", "prompt", "Overall", *DIMENSIONS))
         root = str(root)
-        for idx, row in enumerate(ds):
+        for idx, row in rows(ds):
             item_id = f"{split}/{idx}"
+            if isinstance(row, CellError):
+                yield ItemError(item_id, str(row), {"idx": idx})
+                continue
             meta = dict(row)
             meta["idx"] = idx
             raw = {d: row.get(d) for d in ("Overall", *DIMENSIONS)}
-            bad = {d: v for d, v in raw.items() if v not in LABELS}
+            bad = {d: v for d, v in raw.items() if not isinstance(v, str) or v not in LABELS}
             if bad:
                 yield ItemError(item_id, "unknown label " + ", ".join(
                     f"{d}={v!r}" for d, v in bad.items()) + " (expected A, B or same)", meta)
@@ -81,8 +85,13 @@ class VideoGenRewardBench(Benchmark):
             if not all(isinstance(p, str) and p for p in paths):
                 yield ItemError(item_id, f"bad video path(s) {paths!r}", meta)
                 continue
+            try:
+                prompt = text_cell(row, "prompt")
+            except CellError as e:
+                yield ItemError(item_id, str(e), meta)
+                continue
             yield PairItem(
-                item_id=item_id, prompt=row.get("prompt") or "",
+                item_id=item_id, prompt=prompt,
                 a=Candidate(media=MediaRef(kind="video", path=paths[0], root=root),
                             model=row.get("A_model")),
                 b=Candidate(media=MediaRef(kind="video", path=paths[1], root=root),

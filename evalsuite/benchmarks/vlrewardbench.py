@@ -35,7 +35,8 @@ import numpy as np
 
 from evalsuite import metrics as M
 from evalsuite.benchmarks.base import Benchmark
-from evalsuite.benchmarks.hub import load_table, raw_media_column
+from evalsuite.benchmarks.hub import (CellError, load_table, raw_media_column, require_columns,
+                                      rows, text_cell)
 from evalsuite.types import (Candidate, ItemError, Label, MediaRef, PairItem, ParseStatus,
                              Verdict)
 
@@ -82,11 +83,10 @@ def item_key(row_id: str, query: str, responses: list[str]) -> str:
 
 def label_from_ranking(ranking: Any) -> Label | None:
     """``[0, 1]``: response 0 ranked first (A); ``[1, 0]``: response 1 (B); else None."""
-    try:
-        r = [int(x) for x in ranking]
-    except (TypeError, ValueError):
-        return None
-    return {(0, 1): Label.A, (1, 0): Label.B}.get(tuple(r))
+    if not isinstance(ranking, (list, tuple)) or not all(
+            isinstance(x, int) and not isinstance(x, bool) for x in ranking):
+        return None  # a string "01" or floats are not a ranking: never coerced
+    return {(0, 1): Label.A, (1, 0): Label.B}.get(tuple(ranking))
 
 
 class VLRewardBench(Benchmark):
@@ -115,15 +115,27 @@ class VLRewardBench(Benchmark):
         if split not in self.splits:
             raise ValueError(f"{self.name}: unknown split {split!r} (has {list(self.splits)})")
         ds = load_table(self.hub_id, None, split, self.revision, data_path)
-        if "image" in ds.column_names:
-            ds = raw_media_column(ds, "image")
+        require_columns(ds, ("id", "query", "response", "image", "human_ranking"))
+        ds = raw_media_column(ds, "image")
         root = str(data_path) if data_path else None
-        for idx, row in enumerate(ds):
-            responses = list(row.get("response") or [])
+        for idx, row in rows(ds):
+            if isinstance(row, CellError):
+                yield ItemError(f"row{idx}", str(row), {"idx": idx})
+                continue
             rid = str(row.get("id"))
-            key = item_key(rid, row.get("query") or "", [str(r) for r in responses])
             meta = {k: v for k, v in row.items() if k != "image"}
             meta["idx"] = idx
+            try:
+                query = text_cell(row, "query")
+                responses = row.get("response")
+                if not isinstance(responses, (list, tuple)):
+                    raise CellError(f"response: {type(responses).__name__}, expected a list "
+                                    "of two answers")
+                responses = [text_cell({"response": r}, "response") for r in responses]
+            except CellError as e:
+                yield ItemError(f"{rid}#row{idx}", str(e), meta)
+                continue
+            key = item_key(rid, query, responses)
             if isinstance(row.get("image"), dict) and row["image"].get("path"):
                 meta["image_path"] = row["image"]["path"]
             label = label_from_ranking(row.get("human_ranking"))
@@ -140,7 +152,7 @@ class VLRewardBench(Benchmark):
                 yield ItemError(key, f"bad image field: {e}", meta)
                 continue
             models = list(row.get("models") or [None, None]) + [None, None]
-            yield PairItem(item_id=key, prompt=row.get("query") or "",
+            yield PairItem(item_id=key, prompt=query,
                            a=Candidate(text=responses[0], model=models[0]),
                            b=Candidate(text=responses[1], model=models[1]),
                            label=label, raw_label=list(row.get("human_ranking")),

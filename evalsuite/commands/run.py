@@ -54,6 +54,8 @@ def run(
     save_inputs: bool = typer.Option(False, "--save-inputs", help="samples.jsonl keeps each "
                                      "item's input (prompt text, media identities, settings)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    wait: bool = typer.Option(False, "--wait", help="When another process is working on the "
+                              "same run directory, wait for it instead of refusing."),
 ) -> None:
     """Run a judge on a benchmark; re-running the same command resumes where it stopped.
 
@@ -85,7 +87,7 @@ def run(
                     dtype=dtype, retry_errors=retry_errors, prefetch_workers=workers,
                     judge_options=judge_options,
                     bench_options=parse_options(bench_option), progress=not no_progress,
-                    save_inputs=save_inputs)
+                    save_inputs=save_inputs, wait=wait)
     console = Console(stderr=True)
     try:
         outcome = execute(cfg)

@@ -69,14 +69,9 @@ def hps_preprocess(image, size: int = IMAGE_SIZE):
 
 def load_hps_state_dict(path: str | Path) -> dict[str, Any]:
     """The tensors of an HPS checkpoint (a dict with 'state_dict'), loaded safely."""
-    import torch
+    from evalsuite.checkpoint import read_checkpoint
 
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{path}: not an HPS checkpoint (expected a dict with 'state_dict', "
-                         f"got {type(ckpt).__name__} with keys "
-                         f"{list(ckpt)[:5] if isinstance(ckpt, dict) else '-'})")
-    return ckpt["state_dict"]
+    return read_checkpoint(path, require="state_dict")["state_dict"]
 
 
 def build_open_clip(model_cfg: dict[str, Any] | None = None):
@@ -91,11 +86,9 @@ def build_open_clip(model_cfg: dict[str, Any] | None = None):
 
 def load_strict(model, state_dict: dict[str, Any], what: str) -> None:
     """load_state_dict that fails on any missing or unexpected key (and on shape mismatch)."""
-    res = model.load_state_dict(state_dict, strict=False)
-    if res.missing_keys or res.unexpected_keys:
-        raise ValueError(f"{what}: state dict does not match the model: "
-                         f"missing {res.missing_keys[:8]} ({len(res.missing_keys)}), "
-                         f"unexpected {res.unexpected_keys[:8]} ({len(res.unexpected_keys)})")
+    from evalsuite.checkpoint import load_weights
+
+    load_weights(model, state_dict, what)
 
 
 class HPSv2(Judge):

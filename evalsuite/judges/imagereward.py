@@ -308,7 +308,9 @@ def load_checkpoint(model, path: str | Path) -> None:
     """Load an upstream ImageReward.pt into ``model`` with a strict key check."""
     import torch
 
-    sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    from evalsuite.checkpoint import load_weights, read_checkpoint
+
+    sd = read_checkpoint(path)
     if not isinstance(sd, dict) or not any(k.startswith("blip.") for k in sd):
         raise ValueError(f"{path}: not an ImageReward state dict (keys: "
                          f"{list(sd)[:5] if isinstance(sd, dict) else type(sd).__name__})")
@@ -321,7 +323,7 @@ def load_checkpoint(model, path: str | Path) -> None:
                 raise ValueError(f"{path}: {k} is not the expected arange")
         else:
             sd[k] = own[k]
-    res = model.load_state_dict(sd, strict=False)
+    res = load_weights(model, sd, path, strict=False)
     if res.missing_keys or res.unexpected_keys:
         raise ValueError(f"{path}: state dict does not match ImageReward: "
                          f"missing {res.missing_keys[:8]} ({len(res.missing_keys)}), "

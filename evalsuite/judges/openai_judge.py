@@ -16,8 +16,14 @@ Options (``--option key=value``):
   without the variable no ``Authorization`` header is sent (local servers).
 * ``concurrency`` (8): requests in flight at once inside a batch (a thread pool).
 * ``timeout`` (120 s), ``max_retries`` (6), ``backoff`` (1 s), ``backoff_max`` (60 s):
-  429 / 5xx / connection errors / timeouts / malformed JSON are retried with exponential
-  backoff and jitter (``Retry-After`` honoured, capped); other 4xx fail the item at once.
+  every transient transport failure - 408 / 409 / 429 / 5xx, connection refused or reset,
+  timeouts, a truncated body, a reply that is not HTTP, malformed JSON - is retried with
+  the same exponential backoff and jitter (``Retry-After`` honoured, capped); other 4xx
+  fail the item at once.
+
+Secrets: the key is registered with :mod:`evalsuite.redact` when it is read, so an answer,
+an error body or a header a server echoes it in is masked before it is cut, kept or
+written (and so is any ``Authorization`` value or credential in a URL).
 * ``temperature`` (0.0), ``top_p`` (1.0: GenAI-Bench's GPT-4o settings), ``max_tokens``
   (unset), ``seed`` (unset), ``system`` (official protocol: send the GPT-4o system message,
   default true), ``image_format`` (png | jpeg), ``video_frames`` (unifiedreward prompts:
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -50,11 +57,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
+from evalsuite import redact as R
 from evalsuite.judges.base import Judge
 from evalsuite.types import FrameSpec, MediaRef, PairItem, ParseStatus, Verdict
 
 RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 _SECRET_OPTIONS = ("api_key", "key", "token", "authorization", "openai_api_key")
+ERROR_BODY_READ = 65536  # bytes of an error body read (and redacted) before it is cut
+ERROR_BODY_SHOWN = 300  # characters of it kept in the item's error
 
 
 class EndpointError(RuntimeError):
@@ -127,6 +137,7 @@ class OpenAIJudge(Judge):
     # -- lifecycle ------------------------------------------------------------------------
     def load(self) -> None:
         self._key = os.environ.get(self.api_key_env) or None
+        R.register(self._key)  # masked in everything written from now on
 
     def info(self) -> dict[str, Any]:
         safe = {k: v for k, v in self.options.items() if isinstance(v, (str, int, float, bool))
@@ -257,21 +268,24 @@ class OpenAIJudge(Judge):
             try:
                 req = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with self._opener.open(req, timeout=self.timeout) as resp:
-                    raw = resp.read()
+                    raw = resp.read()  # IncompleteRead when the body is cut short
                 try:
-                    return _content_of(json.loads(raw))
+                    return R.redact(_content_of(json.loads(raw)))
                 except (ValueError, KeyError, IndexError, TypeError) as e:
-                    last = f"malformed response: {type(e).__name__}: {e}"
+                    last = R.redact_cut(f"malformed response: {type(e).__name__}: {e}",
+                                        ERROR_BODY_SHOWN)
             except urllib.error.HTTPError as e:
-                detail = _snippet(e)
-                last = f"HTTP {e.code}: {detail}"
+                last = f"HTTP {e.code}: {_snippet(e)}"
                 if e.code not in RETRY_STATUS:
                     self._fail()
-                    raise EndpointError(self._redact(last)) from None
+                    raise EndpointError(last) from None
                 retry_after = _retry_after(e.headers.get("Retry-After") if e.headers else None)
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                    OSError) as e:
-                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            except (urllib.error.URLError, http.client.HTTPException, socket.timeout,
+                    TimeoutError, ConnectionError, OSError) as e:
+                # Transport failures, all transient: refused / reset connections, timeouts,
+                # a truncated body (IncompleteRead), a reply that is not HTTP (BadStatusLine).
+                last = R.redact_cut(f"{type(e).__name__}: {getattr(e, 'reason', e)}",
+                                    ERROR_BODY_SHOWN)
             if attempt < self.max_retries:
                 delay = min(self.backoff_max, self.backoff * (2 ** attempt))
                 delay *= 0.5 + random.random() / 2  # jitter
@@ -279,15 +293,12 @@ class OpenAIJudge(Judge):
                     delay = max(delay, min(retry_after, self.backoff_max))
                 time.sleep(delay)
         self._fail()
-        raise EndpointError(self._redact(f"gave up after {self.max_retries + 1} attempts; "
-                                         f"last: {last}"))
+        raise EndpointError(R.redact(f"gave up after {self.max_retries + 1} attempts; "
+                                     f"last: {last}"))
 
     def _fail(self) -> None:
         with self._lock:
             self.stats["failures"] += 1
-
-    def _redact(self, msg: str) -> str:
-        return msg.replace(self._key, "***") if self._key else msg
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -311,10 +322,13 @@ def _content_of(payload: Any) -> str:
 
 
 def _snippet(e: urllib.error.HTTPError) -> str:
+    """The start of an error body for the item's error: read in full (up to 64 KiB),
+    redacted, and only then cut, so no part of a secret survives the cut."""
     try:
-        return e.read(300).decode("utf-8", "replace").strip()
+        text = e.read(ERROR_BODY_READ).decode("utf-8", "replace").strip()
     except Exception:  # noqa: BLE001 - only for the message
-        return str(e.reason)
+        text = str(e.reason)
+    return R.redact_cut(text, ERROR_BODY_SHOWN)
 
 
 def _retry_after(value: str | None) -> float | None:

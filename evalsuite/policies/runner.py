@@ -394,8 +394,9 @@ def samples_values(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _write_samples(path: Path, cfg, bench, items, bad, records, errors, values,
                    settings: dict[str, Any] | None) -> None:
     from evalsuite.results import media_identity
+    from evalsuite.store import unique_tmp
 
-    tmp = path.with_suffix(".tmp")
+    tmp = unique_tmp(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         if bench.kind == "mcq":
             for it in items:
@@ -429,8 +430,9 @@ def _write_samples(path: Path, cfg, bench, items, bad, records, errors, values,
                     row["input"] = {"prompt": u.item.prompt, "seed": u.seed, "k": u.k}
                     row["settings"] = settings
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        for e in bad:
+        for e in bad:  # a row that failed to load can still count (MMBench: a wrong copy)
             fh.write(json.dumps({"item_id": e.item_id, "status": "error",
-                                 "error": f"bad row: {e.reason}", "meta": e.meta},
+                                 "error": f"bad row: {e.reason}",
+                                 "values": values.get(e.item_id, {}), "meta": e.meta},
                                 ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)

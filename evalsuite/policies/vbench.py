@@ -450,7 +450,8 @@ class VBenchScorer:
         if src.startswith(("http://", "https://")):
             return torch.hub.load_state_dict_from_url(src, map_location="cpu",
                                                       weights_only=True)
-        return torch.load(src, map_location="cpu", weights_only=True)
+        from evalsuite.checkpoint import read_checkpoint
+        return read_checkpoint(src)
 
     def _load_aesthetic_head(self, src: str):
         torch = self.torch

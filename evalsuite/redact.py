@@ -1,0 +1,87 @@
+"""Secrets never reach disk: one redaction applied before anything is cut, logged or stored.
+
+Two layers:
+
+* **known values**: a judge that reads a secret (an API key from the environment) registers
+  it with :func:`register`; every occurrence of it - verbatim, JSON-escaped or URL-encoded -
+  is replaced by ``***`` in whatever the run store, ``results.json``, ``samples.jsonl`` and
+  error messages write;
+* **shapes of secrets**, whatever their value: the value of an ``Authorization`` /
+  ``Proxy-Authorization`` / ``X-Api-Key`` / ``Api-Key`` header, a ``Bearer`` token, the
+  password of a ``scheme://user:password@host`` URL, and URL query parameters named like
+  credentials (``key``, ``api_key``, ``token``, ``access_token``, ``signature``, ...).
+
+Redact first, cut after: a message is cut to its display length only once redacted, so no
+prefix of a secret can survive a cut.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+
+MASK = "***"
+_MIN_SECRET_LEN = 4  # shorter values would mask ordinary text; nobody's key is that short
+
+_secrets: set[str] = set()
+_guard = threading.Lock()
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization: Bearer <x> / "authorization": "Basic <x>" / x-api-key=<x>
+    (re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key)(\"?\s*[:=]\s*\"?)"
+                r"((?:bearer|basic|token|digest)\s+)?[^\s\"',;}]+"), rf"\1\2\3{MASK}"),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"), rf"\1{MASK}"),
+    (re.compile(r"(?i)([?&;](?:api[_-]?key|key|token|access[_-]?token|auth|sig|signature|"
+                r"password|secret|client[_-]?secret)=)[^&#\s\"'<>]+"), rf"\1{MASK}"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]+:)[^@\s/\"'<>]+@"), rf"\1{MASK}@"),
+)
+
+
+def register(secret: str | None) -> None:
+    """Mask this value (and its escaped forms) from now on, in this process."""
+    if not secret or len(secret) < _MIN_SECRET_LEN:
+        return
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    with _guard:
+        _secrets.update(f for f in forms if len(f) >= _MIN_SECRET_LEN)
+
+
+def forget_all() -> None:
+    """Drop every registered value (tests)."""
+    with _guard:
+        _secrets.clear()
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every secret-shaped value masked."""
+    if not text:
+        return text
+    with _guard:
+        known = sorted(_secrets, key=len, reverse=True)  # longest first: no partial leftovers
+    for s in known:
+        if s in text:
+            text = text.replace(s, MASK)
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def redact_cut(text: str, limit: int) -> str:
+    """Redact, then cut to ``limit`` characters (never the other way round)."""
+    text = redact(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def redact_obj(obj):
+    """A JSON-able object with :func:`redact` applied to every string in it (keys included),
+    before it is encoded: masking the encoded text could break its escapes."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {redact(k) if isinstance(k, str) else k: redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact_obj(v) for v in obj]
+    return obj
