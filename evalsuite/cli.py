@@ -25,6 +25,7 @@ def _root() -> None:
 # Verb modules, in the order `--help` lists them. Each defines register(app).
 COMMANDS = ["run", "list_cmd", "describe", "demo", "fixtures", "rescore", "leaderboard",
             "regress", "perf", "eval_policy", "train"]
+COMMANDS += ["serve"]  # reward service for online RL (evalsuite/serve/)
 
 for _name in COMMANDS:
     try:
