@@ -74,8 +74,10 @@ class ThreadServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(cfg)
+        # a test may leave requests waiting in a batcher: do not wait for them on exit
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+                                                    log_level="warning",
+                                                    timeout_graceful_shutdown=2))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "ThreadServer":
@@ -143,13 +145,19 @@ def pick_cfg(fx, **kw) -> ServeConfig:
                        device="cpu", **kw)
 
 
+_JUDGES: dict[str, object] = {}
+
+
 def in_process_scores(fx, prompt: str, images: list[bytes]) -> list[float]:
     """The fixture PickScore called directly (no service), one batch."""
     from evalsuite.judges.pickscore import PickScore
     from evalsuite.types import Candidate, MediaRef, PointItem
 
-    judge = PickScore(model_path=str(fx("pickscore")), device="cpu")
-    judge.load()
+    path = str(fx("pickscore"))
+    if path not in _JUDGES:
+        _JUDGES[path] = PickScore(model_path=path, device="cpu")
+        _JUDGES[path].load()
+    judge = _JUDGES[path]
     items = [PointItem(f"p{k}", prompt, Candidate(media=MediaRef("image", data=d)))
              for k, d in enumerate(images)]
     return [s.value for s in judge.score(items)]
@@ -708,16 +716,56 @@ def test_diffusion_reward_groups_by_prompt(first_server):
     assert len(fn.last) == 2
 
 
-def test_client_timeout_then_retry(fx):
-    """A request that outlives the client's timeout is retried; the answer arrives once
-    the timeout allows it (the server waits --max-wait-ms 1500 for a batch to fill)."""
-    cfg = pick_cfg(fx, max_wait_ms=1500, max_batch_size=64)
-    with ThreadServer(cfg) as srv:
+def test_concurrent_requests_share_a_batch_and_client_timeout(fx):
+    """With --max-batch-size 6 and a 60 s --max-wait-ms, a batch leaves exactly when 6
+    units are queued: 6 concurrent one-item requests become one model call of 6 (counted
+    in /metrics), each answered with its own score; a lone request outlives the client's
+    timeout, is retried, and the client gives up with the reason."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    images = [png(700 + k) for k in range(6)]
+    direct = in_process_scores(fx, "p", images)
+    with ThreadServer(pick_cfg(fx, max_wait_ms=60_000, max_batch_size=6)) as srv:
+        with RewardClient([srv.url], max_concurrency=6) as c:
+            got = c.map(lambda im: c.score([{"prompt": "p", "media": im}])["rewards"][0],
+                        images)
+        for g, d in zip(got, direct):
+            assert abs(g - d) <= score_tol(fx, d)
+        fams = text_string_to_metric_families(httpx.get(srv.url + "/metrics").text)
+        hist = {s.name: s.value for f in fams if f.name == "evalsuite_serve_batch_size"
+                for s in f.samples}
+        assert hist["evalsuite_serve_batch_size_count"] == 1
+        assert hist["evalsuite_serve_batch_size_sum"] == 6
         with RewardClient([srv.url], timeout=0.2, retries=1, backoff=0.01) as c:
             with pytest.raises(RewardServiceError, match="ReadTimeout"):
-                c.score([{"prompt": "p", "media": png(1)}])
-        with RewardClient([srv.url], timeout=30) as c:
-            assert c.score([{"prompt": "p", "media": png(1)}])["items"][0]["status"] == "ok"
+                c.score([{"prompt": "p", "media": images[0]}])
+
+
+def test_media_urls_only_when_allowed(fx, tmp_path):
+    """--allow-urls fetches http(s) media (here from a local file server), with a size
+    bound; a failing URL is an error on its item."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    (tmp_path / "a.png").write_bytes(png(1))
+    (tmp_path / "big.png").write_bytes(png(2, (400, 400)))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    files = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{files.server_address[1]}"
+    try:
+        cfg = pick_cfg(fx, allow_urls=True, max_url_bytes=64 * 1024)
+        with ThreadServer(cfg) as srv, RewardClient([srv.url]) as c:
+            res = c.score([{"prompt": "p", "media": f"{base}/{name}"}
+                           for name in ("a.png", "missing.png", "big.png")])
+    finally:
+        files.shutdown()
+    status = [it["status"] for it in res["items"]]
+    assert status == ["ok", "error", "error"]
+    assert "HTTP 404" in res["items"][1]["error"] and "above" in res["items"][2]["error"]
+    direct = in_process_scores(fx, "p", [png(1)])[0]
+    assert abs(res["rewards"][0] - direct) <= score_tol(fx, direct)
 
 
 # --- Ray Serve -----------------------------------------------------------------------------------
@@ -742,3 +790,40 @@ def test_ray_serve_replicas(fx):
         assert r["rewards"] == [round(sum(direct[i] > direct[j] for j in range(n) if j != i)
                                       / (n - 1), 3) for i in range(n)]
     assert health["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_trl_grpo_trainer_step_calls_the_service(unreadable_server, tmp_path):
+    """One real GRPOTrainer step (trl 1.16) on the tiny random Qwen2.5-VL policy, with the
+    service's win-rate reward: TRL calls it with its own arguments and gets one reward per
+    completion (each group of 2 completions: half a win each under unparsed="tie")."""
+    pytest.importorskip("trl")
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from evalsuite.fixtures.media import shape_image
+    from evalsuite.fixtures.qwen_vl import build_qwen_vl
+
+    policy = build_qwen_vl(tmp_path / "policy")
+    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": "What colour is the square?"}]}],
+        "image": shape_image("square", c, size=(56, 56), seed=i)}
+        for i, c in enumerate(["red", "blue"])])
+    calls = []
+    with RewardClient([unreadable_server.url]) as client:
+        fn = trl_reward_function(client, scheme="win-rate", unparsed="tie")
+
+        def evalsuite_reward(**kwargs):
+            calls.append((sorted(kwargs), fn(**kwargs)))
+            return calls[-1][1]
+
+        args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2,
+                          num_generations=2, max_completion_length=4, max_steps=1,
+                          report_to=[], use_cpu=True, bf16=False, save_strategy="no",
+                          logging_steps=1)
+        GRPOTrainer(model=str(policy), reward_funcs=[evalsuite_reward], args=args,
+                    train_dataset=ds).train()
+    assert calls
+    for keys, rewards in calls:
+        assert {"prompts", "completions", "image"} <= set(keys)
+        assert rewards == [0.5] * len(rewards)

@@ -262,7 +262,7 @@ def create_app(cfg: ServeConfig, judges: dict[str, Any] | None = None):
 
     async def answer(endpoint: str, coro):
         try:
-            return await coro
+            return JSONResponse(await coro)  # plain JSON types: no jsonable_encoder pass
         except QueueFull as e:
             metrics.rejected.labels(endpoint).inc()
             return JSONResponse(status_code=429, content={"detail": str(e)},

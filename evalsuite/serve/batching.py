@@ -104,8 +104,12 @@ class DynamicBatcher:
                 raise RuntimeError(f"batcher {self.name} is closed")
             if len(self._jobs) + len(jobs) > self.max_queue:
                 raise QueueFull(self.retry_after())
+            was_empty = not self._jobs
             self._jobs.extend(jobs)
-            self._cv.notify_all()
+            # Wake the collector only when its wait changes: a first unit starts the
+            # max-wait clock, a full batch ends it (fewer thread switches under load).
+            if was_empty or len(self._jobs) >= self.max_batch_size:
+                self._cv.notify()
         return [j.future for j in jobs]
 
     def close(self) -> None:

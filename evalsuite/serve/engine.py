@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from evalsuite.serve.batching import BatchObserver, DynamicBatcher, Outcome, QueueFull
+from evalsuite.serve.batching import BatchObserver, DynamicBatcher, Outcome
 from evalsuite.serve.config import JudgeSpec, ServeConfig
 from evalsuite.serve.rewards import Comparison, combine, win_rates
 from evalsuite.types import Candidate, Label, MediaRef, PairItem, ParseStatus, PointItem, Verdict
@@ -86,9 +86,11 @@ async def _resolve(futures: Sequence[Future]) -> list[Outcome]:
 
 @dataclass
 class Presentation:
-    """One judged presentation of a pair: swapped or not, and its outcome (original order)."""
+    """One judged presentation of a pair and its outcome (in the original order).
 
-    swapped: bool
+    ``swapped``: shown as (B, A); None for a verdict derived from two scores (not shown)."""
+
+    swapped: bool | None
     outcome: Outcome
 
 
@@ -231,7 +233,7 @@ class RewardEngine:
                     err = oa.error or ob.error
                     o = (Outcome(error=err) if err else
                          Outcome(value=verdict_from_scores(oa.value, ob.value)))
-                    res.append([Presentation(False, o)])
+                    res.append([Presentation(None, o)])
                 return res
             return derived()
 
@@ -266,14 +268,14 @@ class RewardEngine:
         sub = _Submission()
         try:
             plans = plans_fn(sub)
-        except QueueFull:
+        except Exception:  # QueueFull, BadRequest: withdraw what was already queued
             sub.cancel()
             raise
         return [await p for p in plans]
 
     # -- /v1/score ------------------------------------------------------------------------
     async def score(self, items: Sequence[PointItem | str], unparsed: str | None = None,
-                    return_raw: bool = False) -> dict[str, Any]:
+                    return_raw: bool = False, endpoint: str = "score") -> dict[str, Any]:
         policy = UnparsedCount(unparsed or self.cfg.unparsed)
 
         def plans(sub):
@@ -299,9 +301,11 @@ class RewardEngine:
                     errors.append(f"{s.name}: {comp['error']}")
             reward = combine([[v] for v in values], [s.spec.weight for s in self.slots],
                              None)[0]
+            if isinstance(items[k], str):  # bad media: the same error for every judge
+                errors = [items[k]]
             results.append({"reward": reward, "status": _status(reward, errors),
                             "error": "; ".join(errors) or None, "components": comps})
-        self._count("score", per_judge)
+        self._count(endpoint, per_judge)
         return {"rewards": [r["reward"] for r in results], "items": results,
                 "unparsed": policy.to_json(),
                 "errors": sum(r["status"] == "error" for r in results)}
@@ -424,7 +428,7 @@ class RewardEngine:
         if scheme in ("score", "score-zscore"):
             items = [c if isinstance(c, str) else point_item(prompt, c, context, task)
                      for c in candidates]
-            res = await self.score(items, unparsed=policy.policy, return_raw=return_raw)
+            res = await self.score(items, policy.policy, return_raw, endpoint="group")
             comps = [[it["components"][s.name] for it in res["items"]] for s in self.slots]
             values = [[_policy_value(c) for c in col] for col in comps]
             raw = combine(values, weights, None)
@@ -537,7 +541,8 @@ def _detail(p: Presentation, against: int, first: bool, return_raw: bool) -> dic
     ``result`` is win / loss / tie / unparsed / error; ``margin`` is from this candidate's
     side; ``shown_first`` says whether the judge saw this candidate as the first image.
     """
-    d: dict[str, Any] = {"against": against, "shown_first": first != p.swapped}
+    d: dict[str, Any] = {"against": against,
+                         "shown_first": None if p.swapped is None else first != p.swapped}
     if p.outcome.error is not None:
         return {**d, "result": "error", "margin": None, "error": p.outcome.error}
     v: Verdict = p.outcome.value
