@@ -396,6 +396,11 @@ def test_malformed_requests_are_4xx_without_echoing_media(pick):
     big = {"prompt": "p", "media": {"data": b64(os.urandom(300 * 1024))}}
     r = httpx.post(pick.url + "/v1/score", json={"items": [big]}, headers=auth())
     assert r.status_code == 413
+    body = json.dumps({"items": [big]}).encode()  # chunked: no Content-Length to check
+    r = httpx.post(pick.url + "/v1/score", content=iter([body[:1000], body[1000:]]),
+                   headers={**auth(), "content-type": "application/json"})
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert r.status_code == 413
 
 
 def test_token_is_required_and_never_echoed(pick):

@@ -22,6 +22,8 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any
 
+from fastapi import HTTPException
+
 from evalsuite.media import MediaError, resolve
 from evalsuite.serve.batching import BatchObserver, QueueFull
 from evalsuite.serve.config import ServeConfig
@@ -84,8 +86,11 @@ class Metrics(Observer):
         self.errors_total.labels(judge, endpoint).inc(n)
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so FastAPI re-raises it from its body reading (a 413, not a 400)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body above {limit} bytes")
 
 
 class Guard:
@@ -109,7 +114,7 @@ class Guard:
         try:
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and int(length) > self.max_bytes:
-                raise BodyTooLarge
+                raise BodyTooLarge(self.max_bytes)
             seen = 0
 
             async def limited_receive():
@@ -118,15 +123,14 @@ class Guard:
                 if msg["type"] == "http.request":
                     seen += len(msg.get("body", b""))
                     if seen > self.max_bytes:
-                        raise BodyTooLarge
+                        raise BodyTooLarge(self.max_bytes)
                 return msg
 
             await self.app(scope, limited_receive, tracked_send)
-        except BodyTooLarge:
+        except BodyTooLarge as e:  # refused before the app saw the body
             if status["started"]:
                 raise
-            await _send_json(tracked_send, 413, {"detail": f"request body above "
-                                                 f"{self.max_bytes} bytes"})
+            await _send_json(tracked_send, 413, {"detail": e.detail})
         finally:
             self.metrics.requests.labels(endpoint, str(status["code"])).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
@@ -213,7 +217,7 @@ class MediaReader:
 def create_app(cfg: ServeConfig, judges: dict[str, Any] | None = None):
     """The reward service as an ASGI app. ``judges`` (name -> judge object) skips building
     them from the registry (embedding, tests)."""
-    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi import Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
 
