@@ -776,6 +776,9 @@ def test_media_urls_only_when_allowed(fx, tmp_path):
 # --- Ray Serve -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EVALSUITE_TEST_RAY"),
+                    reason="starts a local Ray instance (~2.5 min on 2 cores): set "
+                    "EVALSUITE_TEST_RAY=1 (needs the serve-ray extra)")
 def test_ray_serve_replicas(fx):
     """`evalsuite serve --ray --replicas 2` on a local Ray instance: the same API."""
     pytest.importorskip("ray.serve")
