@@ -19,7 +19,9 @@ against the trainers that define it:
 * **group z-scores** - ``"flow-grpo"``: Flow-GRPO's per-prompt advantage (github
   yifan123/flow_grpo @ ac4c86e, ``flow_grpo/stat_tracking.py``
   ``PerPromptStatTracker.update``, type ``grpo``): ``(r - mean) / (std + 1e-4)`` with the
-  population std (``np.std``, ddof 0). ``"pref-grpo"``: Pref-GRPO's
+  population std (``np.std``, ddof 0); ``scripts/train_sd3.py`` clears the tracker after
+  every update, so a prompt's statistics are those of its own samples, i.e. one group here.
+  ``"pref-grpo"``: Pref-GRPO's
   ``compute_weighted_advantages`` (``fastvideo/rewards/dispatcher.py``, ``use_group``):
   ``(r - mean) / (std + 1e-8)`` with torch's unbiased std (ddof 1). Candidates without a
   reward (``None``) are left out of the statistics and get ``None``.
