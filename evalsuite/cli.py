@@ -26,6 +26,7 @@ def _root() -> None:
 COMMANDS = ["run", "list_cmd", "describe", "demo", "fixtures", "rescore", "leaderboard",
             "regress", "perf", "eval_policy", "train", "doctor"]
 COMMANDS += ["prepare", "sweep", "compare"]  # data preparation, grids, base-vs-tuned reports
+COMMANDS += ["serve"]  # reward service for online RL (evalsuite/serve/)
 
 for _name in COMMANDS:
     try:
