@@ -69,6 +69,10 @@ def circular_eval(correct: dict[int, bool]) -> dict[int, bool]:
 
 class MMBench(PolicyBenchmark):
     name: ClassVar[str] = "mmbench"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "file": "TSV file name inside --data-path",
+    }
     kind: ClassVar[str] = "mcq"
     policy_task: ClassVar[str] = "mcq"
     hub_id: ClassVar[str] = URL.format(file=FILES["dev"])

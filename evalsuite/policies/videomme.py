@@ -39,6 +39,11 @@ def build_prompt(question: str, options: list[str]) -> str:
 
 class VideoMME(PolicyBenchmark):
     name: ClassVar[str] = "video-mme"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "video_dir": "folder of the videos (default <data-path>/data)",
+        "num_frames": "frames sampled per video (32)",
+    }
     kind: ClassVar[str] = "mcq"
     policy_task: ClassVar[str] = "mcq"
     hub_id: ClassVar[str] = "lmms-lab/Video-MME"
