@@ -131,14 +131,14 @@ def results_table(rows: list[dict[str, Any]], title: str = "Results"):
                 names.append(k)
     names.sort(key=TABLE_METRICS.index)
     legend = ", ".join(f"{SHORT[n]}: {LEGEND[SHORT[n]]}" for n in names)
-    t = Table(title=title, box=box.SIMPLE_HEAD, caption_justify="left", caption=(
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, caption_justify="left", caption=(
         f"% with 95% bootstrap CI below. {legend}. n: items, err: errors, unp: unparsed. "
         "-: undefined (e.g. all unparsed). All metrics: each run's results.json"))
     t.add_column("judge / benchmark", no_wrap=True)
     for col in ("n", "err", "unp"):
         t.add_column(col, justify="right", no_wrap=True)
-    for n in names:
-        t.add_column(SHORT[n], justify="right")
+    for n in names:  # "[lo-hi]" folds rather than being cut when a terminal is very narrow
+        t.add_column(SHORT[n], justify="right", min_width=len(SHORT[n]), overflow="fold")
     for r in rows:
         c, mine = r["counts"], primary_metrics(r["benchmark"]["benchmark"])
         cells = [fmt_metric(r["metrics"].get(n)).replace(" [", "\n[")

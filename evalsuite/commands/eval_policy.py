@@ -98,7 +98,7 @@ def eval_policy(
     Console().print(policy_table([outcome.results]))
     c = outcome.results["counts"]
     console.print(f"run directory: {outcome.run_dir}  (computed now: {outcome.computed}, "
-                  f"errors: {c['errors']}, unparsed: {c['unparsed']})")
+                  f"errors: {c['errors']}, unparsed: {c['unparsed']})", soft_wrap=True)
     judged = c["units"] - c["errors"]
     gate(console, outcome.run_dir, c["units"], judged, max_error_rate)
 

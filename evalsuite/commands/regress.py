@@ -33,6 +33,11 @@ def regress(
     95% paired-bootstrap CI of the difference is below 0. Both runs must cover the same items
     of the same benchmark, config, split and dataset revision, with the same human labels.
     Items that failed count as wrong.
+
+    Example:
+
+      evalsuite regress --candidate results/fixtures/pickscore__genai-bench \\
+          --baseline results/fixtures/hpsv2__genai-bench --max-drop 0.5 --report regress.md
     """
     from pathlib import Path
 

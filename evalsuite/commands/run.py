@@ -118,7 +118,7 @@ def run(
     Console().print(results_table([outcome.results]))
     c = outcome.results["counts"]
     console.print(f"run directory: {outcome.run_dir}  (computed now: {outcome.computed}, "
-                  f"errors: {c['errors']}, unparsed: {c['unparsed']})")
+                  f"errors: {c['errors']}, unparsed: {c['unparsed']})", soft_wrap=True)
     gate(console, outcome.run_dir, c["items"], c["judged"], max_error_rate)
 
 
@@ -136,13 +136,14 @@ def gate(console, run_dir, items: int, judged: int, max_error_rate: float) -> No
     if data:
         console.print(f"{data} item(s) have unusable data (bad rows, unreadable media); they "
                       "are left out of every metric and of the --max-error-rate gate "
-                      "(reasons in samples.jsonl)")
+                      "(reasons in samples.jsonl)", soft_wrap=True)
     if items and not judged:
-        console.print("[red]no item could be judged[/red]; see samples.jsonl")
+        console.print("[red]no item could be judged[/red]; see samples.jsonl", soft_wrap=True)
         raise typer.Exit(1)
     if judge_errors / max(items, 1) > max_error_rate:
         console.print(f"[red]judge errors {judge_errors}/{items} exceed --max-error-rate "
-                      f"{max_error_rate}[/red]; see samples.jsonl (--retry-errors redoes them)")
+                      f"{max_error_rate}[/red]; see samples.jsonl (--retry-errors redoes them)",
+                      soft_wrap=True)
         raise typer.Exit(1)
 
 
