@@ -193,6 +193,8 @@ def apply_backend(judge: str, model: str | None, backend: str | None, base_url: 
     prompt family (``protocol=unifiedreward``) against the served checkpoint, whose name
     defaults to the judge's hub id (what ``vllm serve <hub id>`` serves it as).
     """
+    if backend not in (None, "hf", "vllm", "openai"):
+        raise ValueError(f"unknown --backend {backend!r}: hf | vllm | openai")
     if base_url:
         options["base_url"] = base_url
     if judge == "openai":
