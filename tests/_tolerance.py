@@ -30,3 +30,11 @@ def clip_path(width: int, layers: int, tokens: int, patch_terms: int = 0,
     mlp = mlp or 4 * width
     per_layer = [width, width, tokens, width, width, mlp, 2 * width]
     return [patch_terms, *per_layer * layers, width]
+
+
+def fan_ins(model) -> list[int]:
+    """The fan-in of every weight matrix / kernel of a module (or state dict): each is one
+    reduction on some forward path, so their sum bounds the reductions along any one path."""
+    sd = model if isinstance(model, dict) else model.state_dict()
+    return [int(w[0].numel()) for k, w in sd.items()
+            if k.endswith("weight") and getattr(w, "dim", lambda: 0)() >= 2]

@@ -19,7 +19,6 @@ import shlex
 import time
 from pathlib import Path
 
-import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
