@@ -81,8 +81,7 @@ def run(
     """
     from rich.console import Console
 
-    from evalsuite.commands.common import (data_error_count, fail, fixture_token_cap,
-                                           parse_options, results_table)
+    from evalsuite.commands.common import fail, fixture_token_cap, parse_options, results_table
     from evalsuite.commands.preflight import PreflightError
     from evalsuite.runner import RunConfig, execute
 
