@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _tolerance import clip_path, f32_atol
 
 from evalsuite.judges.base import Judge
 from evalsuite.registry import JUDGES, Registry
@@ -181,7 +182,10 @@ def test_batch_size_does_not_change_scores(fx, tmp_path):
           if x]
     sb = [json.loads(x)["margin"] for x in (b.run_dir / "samples.jsonl").read_text().split("\n")
           if x]
-    assert sa == pytest.approx(sb, abs=1e-4)
+    # Margins are logit_scale (100) x cosine differences; batch size changes only the order
+    # of float32 sums in the fixture CLIP (tests/_tolerance.py).
+    assert sa == pytest.approx(sb, abs=2 * f32_atol(100.0, *clip_path(32, 2, 50, 3 * 32 * 32),
+                                                    *clip_path(32, 2, 77)))
 
 
 def test_cli_run_and_list(fx, tmp_path):
@@ -192,8 +196,10 @@ def test_cli_run_and_list(fx, tmp_path):
     r = CliRunner().invoke(app, ["run", "--judge", "pickscore", "--bench", "genai-bench",
                                  "--data-path", str(fx("genai-bench")), "--model-path",
                                  str(fx("pickscore")), "--out", str(tmp_path), "--no-progress"])
-    assert r.exit_code == 1, r.output  # 3 of 31 items are broken on purpose: above 5%
-    assert "exceeds --max-error-rate" in r.output
+    # 3 of 31 rows are broken on purpose (corrupt image, path escaping the root, unknown
+    # label): data errors, reported and left out of the --max-error-rate gate.
+    assert r.exit_code == 0, r.output
+    assert "3 item(s) have unusable data" in " ".join(r.output.split())
     r = CliRunner().invoke(app, ["list", "judges"])
     assert r.exit_code == 0 and "pickscore" in r.output
     r = CliRunner().invoke(app, ["run", "--judge", "nope", "--bench", "genai-bench"])

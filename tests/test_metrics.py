@@ -81,14 +81,15 @@ def test_upstream_overstates_on_repeated_margins():
     assert M.accuracy_with_ties(h, m) == pytest.approx(brute_force(h, m))
 
 
-def test_is_n_log_n_fast():
+def test_large_input_is_order_invariant():
+    """200k items (the sort-based sweep, not a quadratic search, makes this feasible): the
+    accuracy depends on the multiset of (h, m) pairs only, not on their order."""
     rng = np.random.default_rng(0)
     h = rng.choice([-1, 0, 1], 200_000)
-    m = rng.normal(size=200_000)
-    import time
-    t = time.perf_counter()
-    M.accuracy_with_ties(h, m)
-    assert time.perf_counter() - t < 2.0
+    m = np.round(rng.normal(size=200_000), 2)  # many repeated |m|: ties switch together
+    perm = rng.permutation(len(h))
+    a = M.accuracy_with_ties(h, m)
+    assert 0.0 <= a <= 1.0 and a == M.accuracy_with_ties(h[perm], m[perm])
 
 
 def test_macro_and_bootstrap():

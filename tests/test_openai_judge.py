@@ -300,11 +300,9 @@ def test_concurrency_is_bounded(fx):
     with Stub(lambda n, b: (200, default_answer(b), 0.15, {})) as stub:
         judge = make_judge(stub.url, concurrency=3)
         judge.load()
-        t = time.perf_counter()
         vs = judge.compare(its)
-        dt = time.perf_counter() - t
+    # Requests overlapped (more than one in flight at once) and never beyond the bound.
     assert len(vs) == 8 and 2 <= stub.max_in_flight <= 3
-    assert dt < 8 * 0.15  # actually concurrent
 
 
 # --- kill and resume ---------------------------------------------------------------------------

@@ -25,6 +25,10 @@ SIMPLE_WITHOUT_TIES = "upstream_simple_accuracy_without_ties"
 
 class Benchmark:
     name: ClassVar[str] = "benchmark"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "revision": "full dataset commit to pin the hub copy to",
+    }
     hub_id: ClassVar[str] = ""
     revision: ClassVar[str | None] = None  # pinned dataset commit
     splits: ClassVar[tuple[str, ...]] = ("test",)

@@ -49,6 +49,10 @@ class VideoSourceMissing(FileNotFoundError):
 
 
 class GenAIBench(Benchmark):
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "media_root": "folder holding the videos of a local copy",
+    }
     hub_id: ClassVar[str] = "TIGER-Lab/GenAI-Bench"
     # Unpinned: the dataset's latest main commit seen (7981a19, "Rename video_generation/
     # train_v1-... to test_v1-...") is known only by its short hash; no full SHA could be

@@ -36,6 +36,10 @@ class VideoSourceMissing(FileNotFoundError):
 
 class VideoGenRewardBench(Benchmark):
     name: ClassVar[str] = "videogen-rewardbench"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "media_root": "folder holding the videos (the extracted zip)",
+    }
     hub_id: ClassVar[str] = "KwaiVGI/VideoGen-RewardBench"
     # Unpinned: the latest main commit seen (89761f4, "Update README.md") is known only by
     # its short hash; no full SHA could be verified offline. Pin it here once verified.

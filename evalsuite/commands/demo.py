@@ -23,8 +23,6 @@ DEMO_GRID: list[tuple[str, str, str, str]] = [
     ("llava-critic", "unifiedreward-llava", "vlrewardbench", "vlrewardbench"),
 ]
 
-GENERATIVE = {"unifiedreward", "unifiedreward-llava-7b", "llava-critic"}
-
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -34,15 +32,25 @@ def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Fixtures and runs go here."),
     only: list[str] = typer.Option(None, "--judge", help="Only these judges (repeat)."),
 ) -> None:
-    """Offline demo: build tiny fixtures and run every fixture judge on every fixture
-    benchmark it supports, then print a results table. No network, a few minutes on CPU.
+    """Offline demo: tiny fixture judges on fixture benchmarks, then a results table.
+
+    Builds tiny random-weight checkpoints and mini datasets, runs every fixture judge on
+    every fixture benchmark it supports, and prints the table. No network.
 
     The fixture data contain deliberately broken rows (corrupt image, a path escaping the
-    dataset root, an unknown label), so each run reports a few per-item errors on purpose.
+    dataset root, an unknown label): each run reports them as data errors, on purpose.
+    Random weights: the generative judges' answers are noise, so most are unparsed (their
+    new tokens are capped at 16), and no number says how good a judge is.
+
+    Examples:
+
+      evalsuite demo --out demo-output
+
+      evalsuite demo --judge pickscore
     """
     from rich.console import Console
 
-    from evalsuite.commands.common import results_table
+    from evalsuite.commands.common import fixture_token_cap, results_table
     from evalsuite.fixtures import BUILDERS, build
     from evalsuite.runner import RunConfig, execute
 
@@ -57,12 +65,13 @@ def demo(
         with console.status(f"building fixtures {jfx}, {bfx}"):
             mpath, dpath = build(jfx, out / "fixtures"), build(bfx, out / "fixtures")
         console.print(f"[bold]{judge}[/bold] x [bold]{bench}[/bold]")
-        # Random-weight generative judges would babble up to the checkpoint's token limit
-        # (512-4096); a short cap keeps the demo to minutes. Their answers are unparsed.
-        opts = {"max_new_tokens": 16} if judge in GENERATIVE else {}
+        opts: dict = {}
+        fixture_token_cap(judge, str(mpath), opts)  # random weights: cap the babbling
         cfg = RunConfig(judge=judge, bench=bench, model_path=str(mpath), data_path=str(dpath),
                         out_dir=str(out / "runs"), max_error_rate=1.0, device="cpu",
                         judge_options=opts)
         rows.append(execute(cfg).results)
     console.print(results_table(rows, title="evalsuite demo (tiny random-weight judges)"))
     console.print(f"runs: {out / 'runs'}   (per-item answers in each run's samples.jsonl)")
+    console.print("Random weights: these numbers show the pipeline works, not how good a "
+                  "judge is; generative judges' answers are mostly unparsed.")

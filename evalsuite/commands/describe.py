@@ -21,8 +21,11 @@ def describe(
                                                      "option key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Print a benchmark's size, splits, label distribution, categories / dimensions and the
-    metrics its results.json reports. Reads rows only; no media is decoded.
+    """A benchmark's size, splits, labels, categories, metrics and options.
+
+    Prints its size, splits, label distribution, categories / dimensions, the metrics its
+    results.json reports and the --bench-option keys it takes. Reads rows only; no media is
+    decoded.
 
     Example: evalsuite describe --bench vlrewardbench --data-path fx/vlrewardbench
     """
@@ -32,13 +35,25 @@ def describe(
     from evalsuite.commands.common import parse_options
     from evalsuite.registry import BENCHMARKS
 
+    from evalsuite.commands.common import fail
+    from evalsuite.commands.preflight import (PreflightError, check_hub, check_local,
+                                              check_options, declared_options, is_repo_id)
+
     err = Console(stderr=True)
     try:
-        b = BENCHMARKS.create(bench, **parse_options(bench_option))
+        options = parse_options(bench_option)
+        cls = BENCHMARKS.entry(bench).load()
+        check_options(cls, options, "--bench-option", bench)
+        b = BENCHMARKS.create(bench, **options)
+        if data_path:
+            check_local(data_path, "--data-path")
+        elif is_repo_id(b.hub_id):
+            check_hub(b.hub_id, "dataset", b.revision, "--data-path")
         d = b.describe(data_path, split)
-    except (KeyError, ValueError, FileNotFoundError, ConnectionError, OSError) as e:
-        err.print(f"[red]error:[/red] {str(e).strip(chr(39) + chr(34))}")
-        raise typer.Exit(2)
+    except (KeyError, ValueError, FileNotFoundError, ConnectionError, OSError,
+            PreflightError) as e:
+        fail(err, e)
+    d["options"] = declared_options(cls)
     if as_json:
         print(json.dumps(d, indent=2, default=str))
         return
@@ -68,3 +83,9 @@ def describe(
     for k, v in d["metrics"].items():
         m.add_row(k, v)
     c.print(m)
+    o = Table(title="options (--bench-option key=value)")
+    o.add_column("option", no_wrap=True)
+    o.add_column("what")
+    for k, v in sorted(d["options"].items()):
+        o.add_row(k, v)
+    c.print(o)

@@ -168,8 +168,10 @@ def doctor(
 
     Exit 0: healthy or repaired; 1: problems remain; 2: not a run directory.
 
-      evalsuite doctor runs/pickscore__genai-bench__ab12cd34ef
-      evalsuite doctor runs/my-run --dry-run
+    Example, on a fixture run (`evalsuite fixtures --out fx`):
+
+      evalsuite run --judge pickscore --bench genai-bench --data-path fx/genai-bench \\
+          --model-path fx/pickscore --run-name my-run && evalsuite doctor runs/my-run --dry-run
     """
     from rich.console import Console
     from rich.markup import escape

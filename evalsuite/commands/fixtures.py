@@ -18,8 +18,10 @@ def fixtures(
     force: bool = typer.Option(False, "--force", help="Rebuild even if already built."),
     show: bool = typer.Option(False, "--list", help="List the fixtures and exit."),
 ) -> None:
-    """Build tiny random-weight checkpoints of the real architectures and mini datasets in
-    the exact upstream schemas (real PNGs/mp4s, plus deliberately broken files). No network.
+    """Build the offline tiny checkpoints and mini datasets.
+
+    Tiny random-weight checkpoints of the real architectures and mini datasets in the exact
+    upstream schemas (real PNGs/mp4s, plus deliberately broken files). No network.
 
     Example: evalsuite fixtures --out fx && evalsuite run --judge pickscore \\
         --bench genai-bench --data-path fx/genai-bench --model-path fx/pickscore

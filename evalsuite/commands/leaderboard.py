@@ -35,8 +35,15 @@ def leaderboard(
     finished_at) wins, then the last run folder in path order; the tables say which run
     each number came from. Fixture (smoke-test) runs are marked with a dagger.
 
+    Examples (the second adds a run named with --run-name to a results folder of your own):
+
       evalsuite leaderboard --results results --out leaderboard
-      evalsuite leaderboard --add runs/pickscore__genai-bench__ab12 --add-under fixtures
+
+      evalsuite run --judge pickscore --bench genai-bench --data-path fx/genai-bench \\
+          --model-path fx/pickscore --run-name pickscore-fx
+
+      evalsuite leaderboard --results my-results --out my-leaderboard \\
+          --add runs/pickscore-fx --add-under fixtures
     """
     from pathlib import Path
 

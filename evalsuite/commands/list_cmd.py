@@ -33,8 +33,8 @@ def plugin_rows(registry) -> list[dict[str, Any]]:
         caps = [c for c in ("pairwise", "pointwise") if getattr(cls, c, False)]
         row["supports"] = "/".join(caps)
         mods = getattr(cls, "modalities", None) or {getattr(cls, "modality", "")}
-        row["media"] = ",".join(sorted(m for m in mods if m))
-        row["tasks"] = ",".join(sorted(getattr(cls, "tasks", None) or
+        row["media"] = ", ".join(sorted(m for m in mods if m))
+        row["tasks"] = ", ".join(sorted(getattr(cls, "tasks", None) or
                                        {getattr(cls, "task", "")}))
         row["default"] = entry.kwargs.get("model") or getattr(cls, "default_model", "") or \
             getattr(cls, "hub_id", "")
@@ -53,11 +53,18 @@ def plugin_rows(registry) -> list[dict[str, Any]]:
 
 def list_plugins(
     kind: str = typer.Argument("all", help="all | judges | benchmarks | policies"),
+    options: bool = typer.Option(False, "--options", help="List the options each plugin "
+                                 "takes (-o / --option, --bench-option key=value)."),
 ) -> None:
     """Show every judge, benchmark and policy, what it supports, and why one can't run.
 
-    Example: evalsuite list judges
+    Examples:
+
+      evalsuite list judges
+
+      evalsuite list benchmarks --options
     """
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -74,18 +81,56 @@ def list_plugins(
     for title, reg in regs.items():
         if kind not in ("all", title):
             continue
+        if options:
+            console.print(options_table(title, reg))
+            continue
         rows = plugin_rows(reg)
         if not rows:
             continue
-        t = Table(title=title)
-        for col in ("name", "supports", "media", "tasks", "default", "status"):
-            t.add_column(col, overflow="fold")
+        # Names are never cut; the default source and the status share the widest column.
+        t = Table(title=title, box=box.SIMPLE_HEAD, caption_justify="left",
+                  caption="tasks: gen = generation, und = understanding (image/video "
+                          "question answering); supports: pair(wise), point(wise)")
+        t.add_column("name", no_wrap=True)
+        t.add_column("supports; media; tasks", max_width=16)
+        t.add_column("default source / status", overflow="fold", ratio=1)
         for r in rows:
-            t.add_row(r["name"], r.get("supports", ""), r.get("media", ""), r.get("tasks", ""),
-                      r.get("default", ""), r["status"] if r["status"] == "ok"
-                      else f"[yellow]{r['status']}[/yellow]")
+            status = r["status"] if r["status"] == "ok" else f"[yellow]{r['status']}[/yellow]"
+            default = r.get("default", "")
+            does = "; ".join(x for x in (r.get("supports", "").replace("wise", "").replace(
+                "/", ", "), r.get("media", ""), _short_tasks(r.get("tasks", ""))) if x)
+            t.add_row(r["name"], does, f"{default}\n{status}" if default else status)
         console.print(t)
     console.print("GPU: " + _gpu_line())
+
+
+def _short_tasks(tasks: str) -> str:
+    return (tasks.replace("generation", "gen").replace("understanding", "und")
+            .replace("text-to-", "to "))
+
+
+def options_table(title: str, registry):
+    """name | option | what it does, from each plugin's declared ``option_help``."""
+    from rich.table import Table
+
+    from evalsuite.commands.preflight import declared_options
+
+    flag = "--bench-option" if registry.kind == "benchmark" else "-o / --option"
+    from rich import box
+    t = Table(title=f"{title}: options ({flag} key=value)", box=box.SIMPLE_HEAD)
+    for col in ("name", "option", "what"):
+        t.add_column(col, no_wrap=col != "what")
+    for name in registry.names():
+        try:
+            opts = declared_options(registry.entry(name).load())
+        except Exception as e:  # noqa: BLE001 - shown as the reason
+            t.add_row(name, "", f"not importable: {type(e).__name__}: {e}")
+            continue
+        for i, (k, v) in enumerate(sorted(opts.items())):
+            t.add_row(name if i == 0 else "", k, v)
+        if not opts:
+            t.add_row(name, "", "(none)")
+    return t
 
 
 def _gpu_line() -> str:

@@ -27,8 +27,15 @@ def perf(
     fixtures: Optional[str] = typer.Option(None, help="Where fixture checkpoints are built."),
     json_out: str = typer.Option("perf.json", "--json", help="Write the numbers here."),
 ) -> None:
-    """Items/s of (a) the bare batched loop, (b) the full harness, (c) an upstream-style
-    batch-1 loop, on the same items and model in one process; ratios (b)/(a), (b)/(c)."""
+    """Harness overhead: items/s of the bare loop, the harness and a batch-1 loop.
+
+    (a) the bare batched loop, (b) the full harness, (c) an upstream-style batch-1 loop, on
+    the same items and model in one process; ratios (b)/(a), (b)/(c).
+
+    Example (the fixture CLIP on CPU, seconds; more --pairs for a stable number):
+
+      evalsuite perf --judge pickscore --pairs 64 --repeats 1 --json perf.json
+    """
     from evalsuite.perf import PerfConfig, format_report, run_perf, write_json
 
     w, h = (int(x) for x in image_size.lower().split("x"))

@@ -366,6 +366,34 @@ def prepare(bench: str, out: Path, revision: str | None = None, repair: bool = F
     return outcome
 
 
+def check_reachable(plan: Plan, revision: str | None = None) -> None:
+    """Before anything is fetched: every hub source is cached or answers, every URL host
+    answers (a few seconds each), so an offline machine fails at once with a way out."""
+    from urllib.parse import urlsplit
+
+    from evalsuite.commands.preflight import ENDPOINT_TIMEOUT_S, PreflightError, check_hub
+
+    instead = "--data-path to run / eval-policy"
+    for s in plan.sources:
+        if isinstance(s, Hub):
+            check_hub(s.repo_id, s.repo_type, revision if s.dataset and revision else
+                      s.revision, instead)
+            continue
+        import urllib.error
+        import urllib.request
+        url = s.resolved()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"),
+                                        timeout=ENDPOINT_TIMEOUT_S):
+                pass
+        except urllib.error.HTTPError:
+            continue  # the host answers; the download reports what it says
+        except (OSError, ValueError) as e:
+            raise PreflightError(f"cannot reach {urlsplit(url).netloc} ({type(e).__name__}); "
+                                 f"pass {instead} with a copy prepared where the network "
+                                 "is") from None
+
+
 def _describe(s: Hub | Url) -> dict[str, Any]:
     rev = s.revision or ("main" if isinstance(s, Hub) else None)
     d: dict[str, Any] = {"revision": rev, "pinned": bool(rev and FULL_SHA.match(rev))}
@@ -438,13 +466,20 @@ def prepare_cmd(
       evalsuite prepare --bench vlrewardbench --out data
       evalsuite run --judge unifiedreward --bench vlrewardbench --data-path data/vlrewardbench
 
-    Pin a dataset commit, looked up with huggingface_hub.HfApi().dataset_info(<hub id>).sha:
-
-      evalsuite prepare --bench vlrewardbench --revision <40-hex commit>
+    Pin a dataset commit with `--revision <40-hex commit>`, looked up with
+    huggingface_hub.HfApi().dataset_info(<hub id>).sha.
     """
     from rich.console import Console
 
+    from evalsuite.commands.preflight import PreflightError
+
     console = Console(stderr=True)
+    try:
+        if bench in plans() and not (Path(out) / bench / MANIFEST).is_file():
+            check_reachable(plans()[bench], revision)  # a re-run verifies local files first
+    except PreflightError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2)
     try:
         outcome = prepare(bench, Path(out), revision=revision, repair=repair, workers=workers,
                           progress=not no_progress)

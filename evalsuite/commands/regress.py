@@ -16,13 +16,13 @@ def regress(
                                   "candidate, or its run folder (samples.jsonl beside it)."),
     baseline: str = typer.Option(..., "--baseline", "-b", help="results.json of the baseline, "
                                  "or its run folder."),
-    max_drop: float = typer.Option(0.5, "--max-drop", help="Tolerated drop in percentage "
+    max_drop: float = typer.Option(0.5, "--max-drop", min=0.0, help="Tolerated drop in percentage "
                                    "points."),
     metric: Optional[list[str]] = typer.Option(None, "--metric", "-m", help="Metric to gate "
                                                "on (repeatable). Default: the benchmark's "
                                                "published pair (tau/diff; VL-RewardBench "
                                                "overall/macro)."),
-    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
+    n_boot: int = typer.Option(2000, "--n-boot", min=1, help="Bootstrap resamples."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
     report: Optional[str] = typer.Option(None, "--report", help="Write a Markdown report "
                                          "here."),
@@ -39,7 +39,8 @@ def regress(
 
     Example:
 
-      evalsuite regress --candidate runs/tuned --baseline runs/base --max-drop 1
+      evalsuite regress --candidate results/fixtures/pickscore__genai-bench \\
+          --baseline results/fixtures/hpsv2__genai-bench --max-drop 0.5 --report regress.md
     """
     from pathlib import Path
 

@@ -232,8 +232,10 @@ def rescore_cmd(
 ) -> None:
     """Re-score saved judge answers under a benchmark's official protocol.
 
-    Example: evalsuite rescore --bench genai-bench --protocol official \\
-        --responses results/image_generation/gpt4o/pairwise.jsonl
+    Example (a committed run's samples; no new file written):
+
+      evalsuite rescore --bench genai-bench --protocol official --no-write \\
+          --responses results/fixtures/unifiedreward-qwen-7b__genai-bench/samples.jsonl
     """
     from rich.console import Console
 

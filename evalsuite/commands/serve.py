@@ -67,7 +67,7 @@ def serve(
     """Serve a judge's rewards over HTTP for online RL (Flow-GRPO, Pref-GRPO, TRL GRPO).
 
     Endpoints: POST /v1/score, /v1/compare, /v1/group (win-rate | score | score-zscore),
-    GET /health, /metrics. Offline, on the fixtures (`evalsuite fixtures --out fx`):
+    GET /health, /metrics. Example, offline on the fixtures (`evalsuite fixtures --out fx`):
 
       evalsuite serve --judge pickscore --model-path fx/pickscore --port 8000
 

@@ -95,6 +95,14 @@ def _point_edit_score(parts: list[Score]) -> Score:
 
 
 class GenerativeJudge(Judge):
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "prompt_family": "prompt family of another checkpoint (e.g. unifiedreward-llava-videogen)",
+        "backend": "hf (default) | vllm (set by --backend)",
+        "max_new_tokens": "cap on generated tokens (default: the checkpoint card's)",
+        "device_map": "transformers device_map, e.g. auto (multi-GPU)",
+        "max_model_len": "vLLM context length (default 32768)",
+    }
     pointwise: ClassVar[bool] = True
     pairwise: ClassVar[bool] = True
     modalities: ClassVar[frozenset[str]] = frozenset({"image", "video"})

@@ -163,6 +163,10 @@ class HPSv3(Judge):
     default_model: ClassVar[str] = HUB_REPO
     default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 8
+    option_help: ClassVar[dict[str, str]] = {
+        "base_model": "where the Qwen2-VL base's config / processor / tokenizer come from",
+        "pixels": f"image pixel budget (default {PIXELS}, upstream's 256 * 28 * 28)",
+    }
 
     def __init__(self, base_model: str | None = None, pixels: int = PIXELS, **kw: Any):
         super().__init__(**kw)

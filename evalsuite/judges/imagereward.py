@@ -332,6 +332,11 @@ def load_checkpoint(model, path: str | Path) -> None:
 
 class ImageReward(Judge):
     name: ClassVar[str] = "imagereward"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "tokenizer": "BERT tokenizer hub id or folder (default bert-base-uncased)",
+        "tokenizer_revision": "hub revision of the tokenizer",
+    }
     pointwise: ClassVar[bool] = True
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})

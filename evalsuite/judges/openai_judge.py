@@ -80,6 +80,25 @@ class Prepared:
 
 class OpenAIJudge(Judge):
     name: ClassVar[str] = "openai"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "base_url": "API root, e.g. http://127.0.0.1:8000/v1 (or --base-url)",
+        "protocol": "auto | official | unifiedreward",
+        "family": "prompt family (unifiedreward)",
+        "api_key_env": "environment variable holding the key (default OPENAI_API_KEY)",
+        "concurrency": "requests in flight (default 8)",
+        "timeout": "seconds per request (120)",
+        "max_retries": "retries on 429 / 5xx / timeouts (6)",
+        "backoff": "first backoff, s (1)",
+        "backoff_max": "longest backoff, s (60)",
+        "image_format": "png | jpeg",
+        "video_frames": "frames sent per video (8)",
+        "system": "send the system prompt (true)",
+        "temperature": "sampling temperature (0)",
+        "top_p": "nucleus sampling (1)",
+        "max_tokens": "cap on answer tokens",
+        "seed": "sampling seed sent to the server",
+    }
     pairwise: ClassVar[bool] = True
     pointwise: ClassVar[bool] = False
     modalities: ClassVar[frozenset[str]] = frozenset({"image", "video"})

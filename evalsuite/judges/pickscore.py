@@ -25,6 +25,11 @@ PICKSCORE_REVISION = "a4e4367c6dfa7288a00c550414478f865b875800"
 
 class PickScore(Judge):
     name: ClassVar[str] = "pickscore"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "processor_path": "local CLIP processor folder (default: the checkpoint's, or LAION's)",
+        "processor_revision": "hub revision of the processor",
+    }
     pointwise: ClassVar[bool] = True
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})

@@ -246,6 +246,11 @@ def video_header(ref) -> tuple[int, float, int, int]:
 class UnifiedRewardQwen(GenerativeJudge):
     name: ClassVar[str] = "unifiedreward"
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "understanding", "edit"})
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "video_fps": "frames per second sampled from videos (Qwen2.5-VL default 2)",
+        "video_max_frames": "cap on sampled video frames",
+    }
     default_model: ClassVar[str] = "CodeGoat24/UnifiedReward-qwen-7b"
     cards: ClassVar[dict[str, ModelCard]] = QWEN_CARDS
     default_card: ClassVar[ModelCard] = QWEN_CARDS["CodeGoat24/UnifiedReward-qwen-7b"]
@@ -322,6 +327,10 @@ class UnifiedRewardQwen(GenerativeJudge):
 class LlavaOnevisionJudge(GenerativeJudge):
     """Shared LLaVA-OneVision path (UnifiedReward-llava, LLaVA-Critic)."""
 
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "video_frames": "frames sampled per video (default 8)",
+    }
     frames_per_video: ClassVar[int] = 8
     frame_size: ClassVar[tuple[int, int]] = (512, 512)
     pair_image_size: ClassVar[tuple[int, int] | None] = None

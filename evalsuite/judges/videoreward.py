@@ -225,6 +225,12 @@ class VideoReward(Judge):
     default_model: ClassVar[str] = HUB_REPO
     default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 4
+    option_help: ClassVar[dict[str, str]] = {
+        "base_model": "where the Qwen2-VL base's config / processor / tokenizer come from",
+        "use_norm": "normalise each dimension with the checkpoint's mean / std (default true)",
+        "checkpoint_step": "which checkpoint-<step> to load (default: the highest)",
+        "max_pixels": "per-frame pixel cap (default: the checkpoint's max_frame_pixels)",
+    }
 
     def __init__(self, base_model: str | None = None, use_norm: bool | str = True,
                  checkpoint_step: int | str | None = None, **kw: Any):

@@ -126,6 +126,11 @@ def sequence_classifier_class():
 
 class VideoScore(Judge):
     name: ClassVar[str] = "videoscore"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "max_frames": "frames sampled per video (v1: 16, v1.1: 48)",
+        "tie_threshold": "upstream's tie threshold on score differences",
+    }
     pointwise: ClassVar[bool] = True
     modalities: ClassVar[frozenset[str]] = frozenset({"video"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation"})

@@ -20,6 +20,15 @@ from evalsuite.policies.base import GenUnit, Policy
 
 
 class _DiffusersPolicy(Policy):
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "num_inference_steps": "denoising steps",
+        "guidance_scale": "classifier-free guidance",
+        "height": "pixels",
+        "width": "pixels",
+        "num_frames": "frames (text-to-video)",
+        "negative_prompt": "negative prompt",
+    }
     requires: ClassVar[tuple[str, ...]] = ("torch", "diffusers", "transformers")
     extra: ClassVar[str | None] = "diffusion"
     default_batch_size: ClassVar[int] = 4

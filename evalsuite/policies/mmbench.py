@@ -221,6 +221,18 @@ class RowInfo:
 
 class MMBench(PolicyBenchmark):
     name: ClassVar[str] = "mmbench"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "file": "TSV file name inside --data-path",
+        "prompt": "dataset (VLMEvalKit build_prompt, default) | qwen2_vl (its Qwen2-VL prompt)",
+        "extractor": "openai: VLMEvalKit's LLM answer extractor for unread answers (off)",
+        "extractor_model": "the extractor's served model name",
+        "extractor_base_url": "the extractor's OpenAI-compatible API root",
+        "extractor_api_key_env": "environment variable holding its key (OPENAI_API_KEY)",
+        "extractor_timeout": "seconds per extractor request",
+        "extractor_max_retries": "retries per extractor request",
+        "extractor_random": "true: VLMEvalKit's seeded random letter when still unread (off)",
+    }
     kind: ClassVar[str] = "mcq"
     policy_task: ClassVar[str] = "mcq"
     hub_id: ClassVar[str] = URL.format(file=FILES["dev"])

@@ -63,8 +63,19 @@ class PolicyRunConfig(RunIdentity):
                  "seed", "samples_per_prompt", "limit", "dtype", "policy_options",
                  "bench_options")
 
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["bench_options"] = {k: v for k, v in self.bench_options.items()
+                                  if k not in LOCATION_OPTIONS}
+        return ident
+
     def run_dir(self) -> Path:
         return run_dir_for(self, _safe(self.policy))
+
+
+# Benchmark options that say where scorer weights are, not what is computed: left out of the
+# run identity, so a run started without them (or with another copy) resumes its samples.
+LOCATION_OPTIONS = ("scorer_path",)
 
 
 @dataclass

@@ -135,6 +135,17 @@ def split_and_noun_phrases(prompt: str) -> list[str]:
 
 class T2ICompBench(PolicyBenchmark):
     name: ClassVar[str] = "t2i-compbench"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "categories": "comma-separated categories (default: all)",
+        "prompts_per_category": "first N prompts of each category",
+        "np_backend": "spacy (upstream) | split-and (substitute)",
+        "np_num": "noun phrases per prompt (8)",
+        "scorer_path": "folder with blip-vqa/ and clip/ (scoring only; not part of the run "
+                       "identity)",
+        "blip_model": "BLIP-VQA hub id or folder",
+        "clip_model": "CLIP hub id or folder",
+    }
     kind: ClassVar[str] = "generation"
     policy_task: ClassVar[str] = "text-to-image"
     hub_id: ClassVar[str] = f"github.com/{REPO}@{COMMIT}"

@@ -166,6 +166,23 @@ def find_full_info(data_path: str | None) -> Path:
 
 class VBench(PolicyBenchmark):
     name: ClassVar[str] = "vbench"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "dimensions": "comma-separated dimensions (default: all available)",
+        "imaging_quality_preprocessing_mode": "VBench's MUSIQ resize mode (default longer, "
+                                              "as upstream)",
+        "scorer_path": "folder with the scorer weights in VBench's layout (scoring only; not "
+                       "part of the run identity)",
+        "dino_model": "dino weights (file, folder or hub id)",
+        "clip_model": "clip weights (file, folder or hub id)",
+        "aesthetic_clip_model": "aesthetic clip weights (file, folder or hub id)",
+        "aesthetic_head": "aesthetic head weights (file, folder or hub id)",
+        "raft_model": "raft weights (file, folder or hub id)",
+        "umt_model": "umt weights (file, folder or hub id)",
+        "viclip_model": "viclip weights (file, folder or hub id)",
+        "musiq_model": "musiq weights (file, folder or hub id)",
+        "amt_model": "amt weights (file, folder or hub id)",
+    }
     kind: ClassVar[str] = "generation"
     policy_task: ClassVar[str] = "text-to-video"
     hub_id: ClassVar[str] = "github.com/Vchitect/VBench vbench/VBench_full_info.json"

@@ -167,6 +167,14 @@ def aggregate(results: list[tuple[str, str, str, str, bool]],
 
 class VideoMME(PolicyBenchmark):
     name: ClassVar[str] = "video-mme"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "video_dir": "folder of the videos (default <data-path>/data)",
+        "num_frames": "frames sampled per video (32)",
+        "subtitles": "true: the videomme_w_subtitle variant (subtitles in the prompt)",
+        "subtitle_dir": "folder of the .srt files (default <data-path>/subtitle)",
+        "subtitle_frames": "frames whose on-screen subtitle lines are shown (32)",
+    }
     kind: ClassVar[str] = "mcq"
     policy_task: ClassVar[str] = "mcq"
     hub_id: ClassVar[str] = "lmms-lab/Video-MME"

@@ -28,6 +28,11 @@ class PreparedMcq:
 
 class QwenVLPolicy(Policy):
     name: ClassVar[str] = "qwen2.5-vl"
+    # The options it reads (-o / --bench-option key=value); any other key is an error.
+    option_help: ClassVar[dict[str, str]] = {
+        "max_new_tokens": "cap on answer tokens (32)",
+        "device_map": "transformers device_map",
+    }
     task: ClassVar[str] = "mcq"
     modalities: ClassVar[frozenset[str]] = frozenset({"image", "video"})
     default_model: ClassVar[str] = "Qwen/Qwen2.5-VL-7B-Instruct"
