@@ -175,6 +175,9 @@ def plan_units(cfg: PolicyRunConfig, bench, items: list[GenItem]) -> list[GenUni
 
 
 def sample_relpath(unit: GenUnit, ext: str) -> str:
+    template = unit.item.meta.get("sample_path")
+    if template:  # a benchmark's own output layout (GenEval: <index>/samples/<k:04d>.png)
+        return template.format(k=unit.k, ext=ext)
     cat = _safe(unit.item.category or "all")
     return f"samples/{cat}/{_safe(unit.item.item_id)}_{unit.k}.{ext}"
 
