@@ -355,7 +355,10 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
                                    and g.error is None),
                   "scored": sum(1 for u in gen_units if (e := records.get(("eval", u.unit_id)))
                                 and e.error is None),
-                  "errors": len(errors), "unparsed": 0,
+                  "errors": len(errors),
+                  "unparsed": sum(1 for u in gen_units if (e := records.get(("eval", u.unit_id)))
+                                  and e.score is not None
+                                  and e.score.status == ParseStatus.UNPARSED),
                   "samples_per_prompt": cfg.samples_per_prompt or bench.samples_per_prompt}
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
