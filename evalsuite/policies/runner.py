@@ -101,6 +101,8 @@ def execute_policy(cfg: PolicyRunConfig, policy=None, bench=None) -> PolicyOutco
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, cfg)
+    if hasattr(bench, "run_policy"):  # drives its own evaluation harness (lmms-eval tasks)
+        return bench.run_policy(cfg, policy, run_dir)
     done = read_records(run_dir)
 
     def todo(kind: str, ids: list[str]) -> list[str]:
