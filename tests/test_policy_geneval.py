@@ -412,3 +412,34 @@ def test_generation_in_geneval_layout_and_scoring(fx, tmp_path):
     r2 = CliRunner().invoke(app, args)
     assert r2.exit_code == 0, r2.output
     assert json.loads((run / "run.json").read_text())["invocations"][-1]["computed"] == 0
+
+
+# --- published numbers and the leaderboard's policy section ------------------------------------
+
+def test_published_geneval_numbers_are_consistent():
+    """Transcription check: each overall is the mean of its six tags (both rounded to whole
+    points in the paper: at most 0.5 + 0.5 apart)."""
+    from evalsuite.leaderboard import load_published
+    pub = [p for p in load_published()["policy_entries"] if p["benchmark"] == "geneval"]
+    assert len(pub) >= 2
+    for p in pub:
+        tags = [p["metrics"][t] for t in ge.TAGS]
+        assert abs(p["metrics"]["overall"] - sum(tags) / 6) <= 1.0, p["model"]
+
+
+def test_leaderboard_shows_policy_runs_beside_paper_numbers(tmp_path):
+    from evalsuite.leaderboard import build_board, load_published, render_markdown
+    run = tmp_path / "results" / "sdxl-geneval"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({
+        "policy": {"policy": "sd-t2i", "model": "stabilityai/stable-diffusion-xl-base-1.0",
+                   "model_path": None},
+        "benchmark": {"benchmark": "geneval", "split": "test", "data_path": None},
+        "metrics": {"overall": {"value": 0.5, "n": 553}, "position": {"value": 0.2, "n": 100}}}))
+    board = build_board(tmp_path / "results", load_published())
+    md = render_markdown(board)
+    line = next(x for x in md.splitlines() if "| overall |" in x)
+    # ours 50.0, paper 55 -> gap -5.0
+    assert "| 50.0 | 55.0 | -5.0 | [geneval-paper] |" in line
+    assert "| position | 20.0 | 15.0 | +5.0 |" in md
+    assert "[geneval-paper] Ghosh" in md

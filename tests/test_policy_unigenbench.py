@@ -253,3 +253,18 @@ def test_refuses_without_endpoint_before_generating(fx, tmp_path):
                                  "--run-name", "x"])
     assert r.exit_code != 0 and "judge_base_url" in r.output
     assert not (tmp_path / "x" / "manifest.jsonl").exists()
+
+
+def test_published_unigenbench_numbers_are_consistent():
+    """Transcription check: the leaderboard's Overall is the mean of its 10 primary
+    dimensions (all given to 2 decimals)."""
+    from evalsuite.leaderboard import load_published
+    pub = [p for p in load_published()["policy_entries"] if p["benchmark"] == "unigenbench"]
+    assert len(pub) >= 2
+    for p in pub:
+        prim = [v for k, v in p["metrics"].items() if k.startswith("primary/")]
+        assert len(prim) == 10
+        assert abs(p["metrics"]["overall"] - sum(prim) / 10) <= 0.01, p["model"]
+        # names as this benchmark writes them (upstream's primary dimensions, stripped)
+        want = {ug.primary_of(t).strip() for t in ug.EXPLANATION_DICT_EN}
+        assert {k.split("/", 1)[1] for k in p["metrics"] if k != "overall"} == want
