@@ -62,8 +62,8 @@ def main() -> int:
         path = tmp / f"img{i}.png"
         from PIL import Image
         Image.fromarray(rgb).save(path)
-        want_bbox, want_segm = inference_detector(mm, str(path))
-        (got_bbox, got_segm), = detect(hf, [rgb], args.device)
+        want_bbox, _ = inference_detector(mm, str(path))
+        (got_bbox, _), = detect(hf, [rgb], args.device)
         for c, (w, g) in enumerate(zip(want_bbox, got_bbox)):
             w = w[np.argsort(-w[:, 4], kind="stable")]
             g = g[np.argsort(-g[:, 4], kind="stable")]

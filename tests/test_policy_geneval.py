@@ -332,7 +332,7 @@ def test_converter_maps_every_key_strictly(fx):
         convert_mmdet_state_dict(bad, model)
 
 
-# --- colour classification by hand -----------------------------------------------------------------
+# --- colour classification by hand ---------------------------------------------------------
 
 def test_colour_crops_and_zero_shot_by_hand(fx):
     import open_clip

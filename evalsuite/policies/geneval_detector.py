@@ -87,7 +87,8 @@ def unfold_to_concat_order(channels: int):
 def _swin_key(rest: str) -> tuple[str, str] | None:
     """mmdet Swin key (after ``backbone.``) -> (transformers suffix, op)."""
     rules = [
-        (r"patch_embed\.projection\.(weight|bias)", r"swin.embeddings.patch_embeddings.projection.\1"),
+        (r"patch_embed\.projection\.(weight|bias)",
+         r"swin.embeddings.patch_embeddings.projection.\1"),
         (r"patch_embed\.norm\.(weight|bias)", r"swin.embeddings.norm.\1"),
         (r"stages\.(\d+)\.blocks\.(\d+)\.norm1\.(weight|bias)",
          r"swin.encoder.layers.\1.blocks.\2.layernorm_before.\3"),
@@ -128,8 +129,10 @@ def _head_key(rest: str) -> tuple[str, str] | None:
     """mmdet Mask2FormerHead key (after ``panoptic_head.``) -> (transformers key, op)."""
     pd, td = "model.pixel_level_module.decoder", "model.transformer_module"
     rules = [
-        (r"pixel_decoder\.input_convs\.(\d+)\.conv\.(weight|bias)", rf"{pd}.input_projections.\1.0.\2"),
-        (r"pixel_decoder\.input_convs\.(\d+)\.gn\.(weight|bias)", rf"{pd}.input_projections.\1.1.\2"),
+        (r"pixel_decoder\.input_convs\.(\d+)\.conv\.(weight|bias)",
+         rf"{pd}.input_projections.\1.0.\2"),
+        (r"pixel_decoder\.input_convs\.(\d+)\.gn\.(weight|bias)",
+         rf"{pd}.input_projections.\1.1.\2"),
         (r"pixel_decoder\.encoder\.layers\.(\d+)\.attentions\.0\."
          r"(sampling_offsets|attention_weights|value_proj|output_proj)\.(weight|bias)",
          rf"{pd}.encoder.layers.\1.self_attn.\2.\3"),
@@ -266,7 +269,8 @@ def load_detector(folder: str | Path, device: str, dtype=None):
     ckpt = folder / CHECKPOINT_NAME
     if not ckpt.is_file():
         raise FileNotFoundError(f"GenEval detector checkpoint not found: {ckpt} (get it with "
-                                f"geneval's evaluation/download_models.sh or from {CHECKPOINT_URL})")
+                                "geneval's evaluation/download_models.sh or from "
+                                f"{CHECKPOINT_URL})")
     cfg_file = folder / "config.json"
     cfg = (Mask2FormerConfig.from_dict(json.loads(cfg_file.read_text())) if cfg_file.is_file()
            else swin_s_config())
@@ -374,8 +378,6 @@ def instance_postprocess(class_logits, mask_logits, padded_hw: tuple[int, int],
 def per_class(labels, boxes, masks, num_classes: int):
     """``mmdet.core.bbox2result`` and the mask split of ``MaskFormer.simple_test``: for each
     class a (n, 5) float array and the list of its (H, W) bool masks, in output order."""
-    import numpy as np
-
     labels = labels.numpy()
     boxes = boxes.numpy()
     masks = masks.numpy()
