@@ -167,7 +167,7 @@ def load_published(path: Path | None = None) -> dict[str, Any]:
             resources.files("evalsuite").joinpath("data/published.yaml").read_text("utf-8"))
     data = yaml.safe_load(text) or {}
     sources = data.get("sources", {})
-    for e in data.get("entries", []):
+    for e in data.get("entries", []) + data.get("policy_entries", []):
         e["source_text"] = " ".join(str(sources.get(e.get("source"), e.get("source"))).split())
     return data
 
@@ -211,6 +211,7 @@ class Board:
     cells: dict[tuple[str, str], Entry]
     published: dict[str, Any]
     n_files: int
+    policy_runs: list[dict[str, Any]] = field(default_factory=list)
 
     def pub(self, e: Entry) -> dict[str, Any] | None:
         return published_for(self.published, e)
@@ -289,7 +290,61 @@ def build_board(root: Path, published: dict[str, Any] | None = None) -> Board:
                                                                 key=lambda r: r.label),
                  cols=sorted(cols.values(), key=lambda c: c.label),
                  cells={(e.row_id, e.col_id): e for e in entries}, published=published,
-                 n_files=len(all_entries))
+                 n_files=len(all_entries), policy_runs=load_policy_runs(root, published))
+
+
+def load_policy_runs(root: Path, published: dict[str, Any]) -> list[dict[str, Any]]:
+    """Policy results files (``eval-policy``) with the published numbers of the same
+    checkpoint, benchmark and split (``policy_entries`` of published.yaml)."""
+    runs = []
+    for path in sorted(Path(root).rglob("results.json"),
+                       key=lambda p: p.relative_to(root).as_posix()):
+        try:
+            r = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"unreadable results file {path}: {e}") from e
+        if not isinstance(r, dict) or not {"policy", "benchmark", "metrics"} <= set(r):
+            continue
+        pol, b = r["policy"], r["benchmark"]
+        pub = next((p for p in published.get("policy_entries", [])
+                    if p.get("model") == pol.get("model") and p.get("benchmark") ==
+                    b.get("benchmark") and p.get("split", b.get("split")) == b.get("split")),
+                   None)
+        runs.append({"rel": path.parent.relative_to(root).as_posix(), "results": r,
+                     "published": pub, "fixture": is_fixture_path(pol.get("model_path"))
+                     or is_fixture_path(b.get("data_path"))})
+    return runs
+
+
+def _policy_section(board: Board) -> list[str]:
+    """One row per (policy run, headline metric): ours, paper, gap (evalsuite's policy
+    metrics are fractions, shown in %; lmms-eval's as lmms-eval reports them)."""
+    out = ["", "## Policy benchmarks", "",
+           "| policy | checkpoint | benchmark | split | metric | ours | paper | gap | source | "
+           "run |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in board.policy_runs:
+        r, p = run["results"], run["published"]
+        pol, b = r["policy"], r["benchmark"]
+        scale = 1.0 if b.get("benchmark") == "lmms-eval" else 100.0
+        names = list((p or {}).get("metrics") or []) or [k for k in ("overall",)
+                                                         if k in r["metrics"]]
+        for name in names:
+            v = (r["metrics"].get(name) or {}).get("value")
+            pv = (p or {}).get("metrics", {}).get(name)
+            ours = "-" if v is None else f"{scale * v:.1f}"
+            gap = "-" if v is None or pv is None or run["fixture"] else \
+                f"{scale * v - pv:+.1f}"
+            out.append("| " + " | ".join(_md_escape(str(x)) for x in [
+                pol.get("policy"), (pol.get("model") or "-") + (" †" if run["fixture"] else ""),
+                b.get("benchmark"), b.get("split"), name, ours,
+                "-" if pv is None else f"{pv:.1f}", gap,
+                f"[{p['source']}]" if p else "-", run["rel"]]) + " |")
+    refs = sorted({(str(run["published"]["source"]), run["published"]["source_text"])
+                   for run in board.policy_runs if run["published"]})
+    if refs:
+        out.append("")
+        out += [f"- [{k}] {_md_escape(t)}" for k, t in refs]
+    return out
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -493,6 +548,8 @@ def render_markdown(board: Board, plots: list[str] | None = None) -> str:
     if plots:
         out += ["", "## Plots", "", "Bars: ours with 95% bootstrap CI; black ticks: published."]
         out += [f"\n![{n}](plots/{n})" for n in plots]
+    if board.policy_runs:
+        out += _policy_section(board)
     out += ["", "## Runs", "", "| judge | benchmark | run | finished at | fingerprint | git | "
             "superseded runs |", "|---|---|---|---|---|---|---|"]
     for r in board.rows:

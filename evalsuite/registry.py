@@ -60,6 +60,10 @@ class Registry:
 
     def entry(self, name: str) -> Entry:
         self._load_plugins()
+        base, sep, arg = name.partition(":")
+        if sep and name not in self._entries and base in self._entries:
+            e = self._entries[base]  # a parameterised plugin: "lmms-eval:<task>"
+            return Entry(name, e.target, {**e.kwargs, "task": arg}, e.source)
         try:
             return self._entries[name]
         except KeyError:
@@ -149,3 +153,6 @@ BENCHMARKS.register("mmbench", f"{_P}.mmbench:MMBench")
 BENCHMARKS.register("video-mme", f"{_P}.videomme:VideoMME")
 BENCHMARKS.register("t2i-compbench", f"{_P}.t2i_compbench:T2ICompBench")
 BENCHMARKS.register("vbench", f"{_P}.vbench:VBench")
+BENCHMARKS.register("geneval", f"{_P}.geneval:GenEval")
+BENCHMARKS.register("unigenbench", f"{_P}.unigenbench:UniGenBench")
+BENCHMARKS.register("lmms-eval", f"{_P}.lmms_eval_bridge:LmmsEvalBenchmark")  # lmms-eval:<task>

@@ -378,3 +378,16 @@ def _verdict_parser(scheme: str | None) -> Callable[[str], Verdict]:
             return Verdict.from_choice(None, text, extras={"rule": p.rule})
         return Verdict.from_choice(p.choice, text, extras={"rule": p.rule})
     return parse
+
+
+# Options of the HTTP client alone (where and how to ask, not what): a benchmark that asks an
+# endpoint through this client (an answer extractor, an MLLM judge) passes them on under a
+# prefix, e.g. ``--bench-option judge_timeout=60``.
+TRANSPORT_OPTIONS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries",
+                     "backoff", "backoff_max")
+
+
+def transport_options(prefix: str, who: str) -> dict[str, str]:
+    """``option_help`` entries for the client options a benchmark forwards under ``prefix``."""
+    return {prefix + k: f"{who}: {OpenAIJudge.option_help[k]}" for k in TRANSPORT_OPTIONS}
+

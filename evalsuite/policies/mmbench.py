@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalsuite.judges.openai_judge import transport_options
 from evalsuite.policies.base import McqItem, PolicyBenchmark, metric
 from evalsuite.policies.letters import LetterResult, unparsed, vlmevalkit_letter
 from evalsuite.types import ItemError, MediaRef, ParseStatus
@@ -227,10 +228,7 @@ class MMBench(PolicyBenchmark):
         "prompt": "dataset (VLMEvalKit build_prompt, default) | qwen2_vl (its Qwen2-VL prompt)",
         "extractor": "openai: VLMEvalKit's LLM answer extractor for unread answers (off)",
         "extractor_model": "the extractor's served model name",
-        "extractor_base_url": "the extractor's OpenAI-compatible API root",
-        "extractor_api_key_env": "environment variable holding its key (OPENAI_API_KEY)",
-        "extractor_timeout": "seconds per extractor request",
-        "extractor_max_retries": "retries per extractor request",
+        **transport_options("extractor_", "the extractor"),
         "extractor_random": "true: VLMEvalKit's seeded random letter when still unread (off)",
     }
     kind: ClassVar[str] = "mcq"

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalsuite.judges.openai_judge import TRANSPORT_OPTIONS
 from evalsuite.policies.base import (GenItem, GenUnit, McqItem, Metric, add_cis,
                                      sample_seed)
 from evalsuite.registry import BENCHMARKS, POLICIES
@@ -73,9 +74,11 @@ class PolicyRunConfig(RunIdentity):
         return run_dir_for(self, _safe(self.policy))
 
 
-# Benchmark options that say where scorer weights are, not what is computed: left out of the
-# run identity, so a run started without them (or with another copy) resumes its samples.
-LOCATION_OPTIONS = ("scorer_path",)
+# Benchmark options that say where scorer weights or a judge endpoint are, not what is
+# computed: left out of the run identity, so a run started without them (or with another
+# copy, or another server of the same model) resumes its samples.
+LOCATION_OPTIONS = ("scorer_path", "detector_path", "clip_path",
+                    *(p + k for p in ("judge_", "extractor_") for k in TRANSPORT_OPTIONS))
 
 
 @dataclass
@@ -114,6 +117,8 @@ def execute_policy(cfg: PolicyRunConfig, policy=None, bench=None) -> PolicyOutco
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, cfg)
+    if hasattr(bench, "run_policy"):  # drives its own evaluation harness (lmms-eval tasks)
+        return bench.run_policy(cfg, policy, run_dir)
     done = read_records(run_dir)
 
     def todo(kind: str, ids: list[str]) -> list[str]:
@@ -188,6 +193,9 @@ def plan_units(cfg: PolicyRunConfig, bench, items: list[GenItem]) -> list[GenUni
 
 
 def sample_relpath(unit: GenUnit, ext: str) -> str:
+    template = unit.item.meta.get("sample_path")
+    if template:  # a benchmark's own output layout (GenEval: <index>/samples/<k:04d>.png)
+        return template.format(k=unit.k, ext=ext)
     cat = _safe(unit.item.category or "all")
     return f"samples/{cat}/{_safe(unit.item.item_id)}_{unit.k}.{ext}"
 
@@ -368,7 +376,10 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
                                    and g.error is None),
                   "scored": sum(1 for u in gen_units if (e := records.get(("eval", u.unit_id)))
                                 and e.error is None),
-                  "errors": len(errors), "unparsed": 0,
+                  "errors": len(errors),
+                  "unparsed": sum(1 for u in gen_units if (e := records.get(("eval", u.unit_id)))
+                                  and e.score is not None
+                                  and e.score.status == ParseStatus.UNPARSED),
                   "samples_per_prompt": cfg.samples_per_prompt or bench.samples_per_prompt}
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
