@@ -162,8 +162,17 @@ def fake_hub(tmp_path, monkeypatch):
                 shutil.copyfile(f, dest)
         return local_dir
 
+    def repo_info(self, repo_id, *, repo_type=None, revision=None, timeout=None, **kw):
+        if repo_id not in repos:
+            from huggingface_hub.errors import RepositoryNotFoundError
+            raise RepositoryNotFoundError(f"{repo_id} is not on the fake hub")
+        return {"id": repo_id}
+
     import huggingface_hub
+    import huggingface_hub.constants as C
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    monkeypatch.setattr(C, "HF_HUB_OFFLINE", False)  # the fake hub is reachable
     return repos, calls
 
 
@@ -330,3 +339,22 @@ def test_unknown_benchmark_is_exit_2(tmp_path):
 
 def test_never_touches_the_network_in_tests():
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_unreachable_sources_stop_before_anything_is_fetched(tmp_path, monkeypatch):
+    """Offline hub (HF_HUB_OFFLINE, as here) and a URL host that refuses connections: exit 2
+    with a way out, and nothing written under the benchmark folder."""
+    import socket
+
+    import evalsuite.policies.mmbench as mm
+    r = runner.invoke(app, ["prepare", "--bench", "vlrewardbench", "--out", str(tmp_path / "a")])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2 and "HF_HUB_OFFLINE" in out and "pass --data-path" in out, out
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setattr(mm, "URL", f"http://127.0.0.1:{dead}/{{file}}")
+    r = runner.invoke(app, ["prepare", "--bench", "mmbench", "--out", str(tmp_path / "b")])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2 and f"cannot reach 127.0.0.1:{dead}" in out, out
+    assert not any((tmp_path / "b").rglob("*.tsv*"))

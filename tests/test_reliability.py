@@ -476,10 +476,16 @@ def test_every_table_problem_is_one_line_exit_2(fx, tmp_path):
     from typer.testing import CliRunner
 
     from evalsuite.cli import app
+    # a judge each benchmark accepts (the preflight refuses a modality / task mismatch before
+    # any table is read); the table is read before any weights load
+    judges = {"genai-bench": ("pickscore", "pickscore"),
+              "vlrewardbench": ("unifiedreward", "unifiedreward-qwen"),
+              "videogen-rewardbench": ("videoscore", "videoscore")}
     for name, (bench, data, expect, f) in _bad_tables(tmp_path).items():
-        r = CliRunner().invoke(app, ["run", "--judge", "pickscore", "--bench", bench,
+        judge, model = judges[bench]
+        r = CliRunner().invoke(app, ["run", "--judge", judge, "--bench", bench,
                                      "--data-path", str(data), "--model-path",
-                                     str(fx("pickscore")), "--out", str(tmp_path / "runs"),
+                                     str(fx(model)), "--out", str(tmp_path / "runs"),
                                      "--no-progress"])
         assert r.exit_code == 2, (name, r.output)
         assert "Traceback" not in r.output, name

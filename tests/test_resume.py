@@ -66,8 +66,12 @@ def _kill_all(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
     proc.wait()
-    for pid in victims:  # wait until the orphans are gone before the test reads the files
-        for _ in range(500):
+    # Wait until the orphans are gone (or zombies: their files, run locks included, are
+    # closed) before the test reads the files. Tearing down a torch process can take
+    # seconds on a loaded machine, so the bound is generous; it is not a timing assertion.
+    deadline = time.time() + 120
+    for pid in victims:
+        while time.time() < deadline:
             try:
                 if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                     break

@@ -85,18 +85,27 @@ def check_hub(repo_id: str, repo_type: str, revision: str | None, instead: str) 
     Offline (``HF_HUB_OFFLINE=1``, or no answer within a few seconds) and not cached: an
     error naming the local-copy option to pass instead of the libraries' minutes of retries.
     """
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    what = f"{'dataset' if repo_type == 'dataset' else 'model'} {repo_id}" + (
-        f"@{revision[:12]}" if revision else "")
     try:
         snapshot_download(repo_id, repo_type=repo_type, revision=revision,
                           local_files_only=True)
         return  # cached: nothing to ask the network
     except (LocalEntryNotFoundError, FileNotFoundError, ValueError, OSError):
         pass
+    check_hub_answers(repo_id, repo_type, revision, instead)
+
+
+def check_hub_answers(repo_id: str, repo_type: str, revision: str | None, instead: str) -> None:
+    """The hub answers for the repository at ``revision`` within a few seconds (the cache is
+    not consulted: for a download into a folder of one's own)."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (GatedRepoError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    what = f"{'dataset' if repo_type == 'dataset' else 'model'} {repo_id}" + (
+        f"@{revision[:12]}" if revision else "")
     if constants.HF_HUB_OFFLINE:
         raise PreflightError(f"{what} is not in the local hub cache and HF_HUB_OFFLINE is set; "
                              f"pass {instead} with a local copy")

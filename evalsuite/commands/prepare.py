@@ -371,13 +371,14 @@ def check_reachable(plan: Plan, revision: str | None = None) -> None:
     answers (a few seconds each), so an offline machine fails at once with a way out."""
     from urllib.parse import urlsplit
 
-    from evalsuite.commands.preflight import ENDPOINT_TIMEOUT_S, PreflightError, check_hub
+    from evalsuite.commands.preflight import (ENDPOINT_TIMEOUT_S, PreflightError,
+                                              check_hub_answers)
 
     instead = "--data-path to run / eval-policy"
     for s in plan.sources:
         if isinstance(s, Hub):
-            check_hub(s.repo_id, s.repo_type, revision if s.dataset and revision else
-                      s.revision, instead)
+            check_hub_answers(s.repo_id, s.repo_type, revision if s.dataset and revision else
+                              s.revision, instead)
             continue
         import urllib.error
         import urllib.request
