@@ -26,6 +26,7 @@ def _root() -> None:
 COMMANDS = ["run", "list_cmd", "describe", "demo", "fixtures", "rescore", "leaderboard",
             "regress", "perf", "eval_policy", "train"]
 COMMANDS += ["prepare", "sweep", "compare"]  # data preparation, grids, base-vs-tuned reports
+COMMANDS += ["probe"]  # judge report cards: sanity, robustness, reward hacking
 
 for _name in COMMANDS:
     try:

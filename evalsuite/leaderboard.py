@@ -800,7 +800,9 @@ def generate(results: Path, out: Path, published: Path | None = None,
         import matplotlib
         versions["matplotlib"] = matplotlib.__version__
     # newline="\n": the same bytes on Windows too.
-    (out / "README.md").write_text(render_markdown(board, names), encoding="utf-8",
+    from evalsuite.probes.card import leaderboard_section  # judge report cards (probe.json)
+    (out / "README.md").write_text(render_markdown(board, names)
+                                   + leaderboard_section(results, out), encoding="utf-8",
                                    newline="\n")
     (out / "index.html").write_text(render_html(board), encoding="utf-8", newline="\n")
     rows = long_rows(board)
