@@ -446,7 +446,7 @@ class ResolutionProbe(Probe):
         if adv and float(np.mean(adv)) > 0.5 and within_mean > 0:
             out["flags"].append(
                 "illusory advantage: group normalisation turns re-encoding noise (within-"
-                f"group std {within_mean:.3g}, {100 * within_mean / spread:.1f}% of the "
+                f"group std {within_mean:.3g}, {100 * within_mean / spread:.2g}% of the "
                 f"benchmark's score spread) into advantages of {np.mean(adv):.2f} std on "
                 "average" if spread > 0 else "illusory advantage from re-encoding noise")
         return out
