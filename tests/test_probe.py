@@ -129,7 +129,8 @@ def test_an_order_blind_judge_is_not_flagged_for_position(tmp_path, image_data):
     assert pos["flip_rate"]["rate"] == 0.0
     # each item contributes one first-side win and one second-side win (or two ties)
     assert pos["first_preferred"]["count"] * 2 == pos["first_preferred"]["n"]
-    assert not any(f.startswith("position") for f in card["findings"])
+    assert not any("position-biased" in f or "order-inconsistent" in f
+                   for f in card["findings"])
 
 
 # --- prompt sensitivity ----------------------------------------------------------------------
@@ -154,13 +155,8 @@ def test_a_judge_that_reads_the_caption_passes(tmp_path, image_data):
     # its caption and under the changed caption
     from evalsuite.probes.base import preferred_item
     from evalsuite.probes.checks import change_attribute
-    from evalsuite.probes.engine import sample_items
-    from evalsuite.registry import BENCHMARKS
-    from evalsuite.types import ItemError
-    items = [x for x in BENCHMARKS.create("genai-bench").load(str(image_data), None)
-             if not isinstance(x, ItemError)]
     wins = n = 0
-    for it in sample_items(items, 24, 0):
+    for it in _sampled(image_data, 24):
         changed = change_attribute(it.prompt, "colour", 0)
         try:
             px = _pixels(preferred_item(it).media)
@@ -349,8 +345,31 @@ def test_rerun_resumes_and_rewrites_the_same_card(tmp_path, image_data):
             if "rate" in s and s["n"]:  # count / n, CI around it
                 assert s["rate"] == pytest.approx(s["count"] / s["n"])
                 assert s["ci95"][0] - 1e-12 <= s["rate"] <= s["ci95"][1] + 1e-12
-    # the broken rows of the fixture (corrupt image, path outside the root) are errors
-    assert card["probes"]["position"]["errors"] >= 0
+    # the fixture's broken rows (corrupt image, path outside the root) are judge errors in
+    # both orders, counted and named among the findings
+    broken = sum(1 for it in _sampled(image_data, 6) if not all(
+        _decodes(c.media) for c in (it.a, it.b)))
+    assert broken >= 1  # this seed's sample holds one
+    assert card["probes"]["position"]["errors"] == 2 * broken
+    assert (f"position: {2 * broken} of {card['probes']['position']['cases']} cases are judge "
+            "errors (left out of the rates)" in card["findings"]) == (broken > 0)
+
+
+def _sampled(data, n, bench="genai-bench"):
+    from evalsuite.probes.engine import sample_items
+    from evalsuite.registry import BENCHMARKS
+    from evalsuite.types import ItemError
+    items = [x for x in BENCHMARKS.create(bench).load(str(data), None)
+             if not isinstance(x, ItemError)]
+    return sample_items(items, n, 0)
+
+
+def _decodes(media) -> bool:
+    try:
+        _pixels(media)
+        return True
+    except Exception:  # noqa: BLE001 - MediaError and friends
+        return False
 
 
 def test_a_killed_run_resumes_without_redoing_recorded_work(tmp_path, image_data):

@@ -53,6 +53,11 @@ def build_card(cfg, bench, judge, pairwise: bool, ctx, plans: dict[str, Any],
     probes = {n: probes[n] for n in plans}  # back in the requested order
     _noise_units(probes)
     findings = [f"{n}: {f}" for n, p in probes.items() for f in p.get("flags", [])]
+    for n, p in probes.items():  # what the rates leave out is a finding too
+        for what, k in (("judge errors", "errors"), ("unparsed verdicts", "unparsed")):
+            if p.get(k):
+                findings.append(f"{n}: {p[k]} of {p['cases']} cases are {what} (left out of "
+                                "the rates)")
     card = {"kind": "evalsuite-probe-card", "judge": jinfo, "benchmark": binfo,
             "mode": "pairwise" if pairwise else "pointwise", "seed": cfg.seed,
             "items_sampled": len(ctx.items), "bad_rows": bad_rows,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -223,8 +223,8 @@ class PromptProbe(Probe):
                 flags.append(f"prompt-insensitive ({k.replace('_accuracy', '')}): the matching "
                              f"candidate wins {100 * s['rate']:.0f}% (CI includes or is below "
                              "chance, 50%)")
-        note = ("swap: the candidate made for the caption against one made for another caption "
-                "(ties and unparsed count as misses)")
+        note = ("swap: the candidate made for the caption against one made for another caption; "
+                "a tie is a miss, an unparsed verdict is left out")
         if ctx.pairwise:
             note += "; attribute changes need a score judge (same media, two captions)"
         return {"metrics": m, "flags": flags, "note": note, **counts(cases, outcomes)}

@@ -102,8 +102,9 @@ def execute_probes(cfg: ProbeConfig, judge=None, bench=None) -> ProbeOutcome:
         probe = PROBES.create(name)
         reason = probe.skip_reason(ctx)
         plans[name] = (probe, None, reason) if reason else (probe, probe.build(ctx), None)
+    # a pairwise judge sees one prompt: cases judging B under another need scores
     cases = [c for _, built, _ in plans.values() if built for c in built.cases
-             if pairwise is False or c.prompt_b is None]
+             if not (pairwise and c.prompt_b)]
     done = read_records(run_dir)
     batch_size = cfg.batch_size or judge.default_batch_size
     t0 = time.perf_counter()
