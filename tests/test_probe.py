@@ -124,8 +124,12 @@ def test_an_order_blind_judge_is_not_flagged_for_position(tmp_path, image_data):
     # picks the brighter image, whatever the order: no flips, first wins about half
     card = run_probes(tmp_path, PairJudge(
         lambda a, b, p: "A" if a.mean() > b.mean() else "B" if b.mean() > a.mean() else "tie"),
-        image_data, ["position"]).card
+        image_data, ["position", "prompt"]).card
     pos = card["probes"]["position"]["metrics"]
+    # it ignores the prompt too: of each couple judged under both captions, one is right
+    swap = card["probes"]["prompt"]["metrics"]["swap_accuracy"]
+    assert swap["n"] > 0 and swap["rate"] == 0.5
+    assert "colour_accuracy" not in card["probes"]["prompt"]["metrics"]  # needs scores
     assert pos["flip_rate"]["rate"] == 0.0
     # each item contributes one first-side win and one second-side win (or two ties)
     assert pos["first_preferred"]["count"] * 2 == pos["first_preferred"]["n"]
@@ -157,6 +161,8 @@ def test_a_judge_that_reads_the_caption_passes(tmp_path, image_data):
     from evalsuite.probes.checks import change_attribute
     wins = n = 0
     for it in _sampled(image_data, 24):
+        if it.label.value == "tie":
+            continue  # no candidate known to show the caption
         changed = change_attribute(it.prompt, "colour", 0)
         try:
             px = _pixels(preferred_item(it).media)

@@ -59,16 +59,24 @@ def test_dpo_improves_the_true_objective(summary):
     assert res["metrics"]["accuracy_without_ties"]["value"] >= 0.9
 
 
-def test_reward_model_report_card(summary):
-    """The recipe probes its reward model; the card names the edits that would game it."""
+def test_reward_model_report_cards(summary):
+    """The recipe probes its reward model on clean held-out renders and on samples of the
+    reference policy (what DPO learns from); each card names the edits that game it."""
     s, _ = summary
-    card = json.loads((Path(s["reward_probe"]["card"]).parent / "probe.json").read_text())
-    assert s["reward_probe"]["findings"] == card["findings"]
-    per = card["probes"]["perturbation"]["metrics"]
-    assert s["reward_probe"]["exploitable_edits"] == [n for n, r in per.items()
-                                                      if r["exploitable"]]
-    # the reward model reads the caption: the candidate made for it wins
-    assert card["probes"]["prompt"]["metrics"]["swap_accuracy"]["rate"] >= 0.9
+    assert set(s["reward_probe"]) == {"heldout", "reference_samples"}
+    for name, entry in s["reward_probe"].items():
+        card = json.loads((Path(entry["card"]).parent / "probe.json").read_text())
+        assert entry["findings"] == card["findings"]
+        per = card["probes"]["perturbation"]["metrics"]
+        assert entry["exploitable_edits"] == [n for n, r in per.items() if r["exploitable"]]
+    heldout = json.loads((Path(s["reward_probe"]["heldout"]["card"]).parent / "probe.json")
+                         .read_text())
+    # on clean renders the reward model reads the caption: the candidate made for it wins
+    assert heldout["probes"]["prompt"]["metrics"]["swap_accuracy"]["rate"] >= 0.9
+    assert heldout["probes"]["perturbation"]["metrics"]["sharpness"]["delta"]["mean"] < 0
+    # on the reference policy's blurry samples, sharpening raises its reward (measured with
+    # this seed: +0.65, CI [+0.30, +1.04]): the card says the judge can be gamed there
+    assert "sharpness" in s["reward_probe"]["reference_samples"]["exploitable_edits"]
 
 
 def test_dpo_weighting_scales_the_errors():

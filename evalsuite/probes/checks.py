@@ -182,7 +182,10 @@ class PromptProbe(Probe):
 
     def build(self, ctx):
         out = Built()
-        items = [it for it in ctx.items if it.a.media is not None or it.a.text is not None]
+        # only items the humans decided: a tie ("both bad" included) says nothing about
+        # which candidate shows the caption
+        items = [it for it in ctx.items if it.label is not Label.TIE
+                 and (it.a.media is not None or it.a.text is not None)]
         # couples of items with different prompts, in a seeded order: each couple yields
         # both directions, so a judge that ignores the prompt scores exactly 50%
         order = sorted(items, key=lambda it: hashlib.sha256(

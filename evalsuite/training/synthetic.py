@@ -557,26 +557,29 @@ def heldout_reward_pairs(out: Path, n: int = 48, seed: int = 1) -> Path:
 
 
 def policy_duel_pairs(policy_dir: Path, ref_dir: Path, out: Path, prompts: list[str],
-                      per_prompt: int = 4, seed: int = 7, sample_steps: int = 10
+                      per_prompt: int = 4, seed: int = 7, sample_steps: int = 10,
+                      seed_b: int | None = None, names: tuple[str, str] = ("dpo", "reference")
                       ) -> tuple[Path, dict[str, float]]:
-    """A = the policy's sample, B = the reference's, from the same noise; the human label is
-    the ground truth (A if only A has the caption's colour, B if only B, else tie)."""
+    """A = the policy's sample, B = the reference's, from the same noise (``seed_b``: B from
+    other noise); the human label is the ground truth (A if only A has the caption's colour,
+    B if only B, else tie)."""
     pol, cfg = load_policy(policy_dir)
     ref, _ = load_policy(ref_dir)
     classes = cfg["classes"]
+    seed_b = seed if seed_b is None else seed_b
     rows, ok_p, ok_r = [], 0, 0
     for pi, prompt in enumerate(prompts):
         want = parse_caption(prompt)[0]
         idx = [classes.index(prompt)] * per_prompt
         xa = sample(pol, idx, seed=seed * 10_007 + pi, steps=sample_steps)
-        xb = sample(ref, idx, seed=seed * 10_007 + pi, steps=sample_steps)
+        xb = sample(ref, idx, seed=seed_b * 10_007 + pi, steps=sample_steps)
         for k in range(per_prompt):
             a_ok, b_ok = true_color(xa[k]) == want, true_color(xb[k]) == want
             ok_p += a_ok
             ok_r += b_ok
             vote = "leftvote" if a_ok and not b_ok else "rightvote" if b_ok and not a_ok \
                 else "tievote"
-            rows.append({"prompt": prompt, "left_model": "dpo", "right_model": "reference",
+            rows.append({"prompt": prompt, "left_model": names[0], "right_model": names[1],
                          "left_image": _png(to_pil(xa[k])), "right_image": _png(to_pil(xb[k])),
                          "vote_type": vote, "tstamp": float(len(rows)), "judge": "truth"})
     n = len(rows)
@@ -599,15 +602,15 @@ def harness_eval(reward_dir: Path, data_dir: Path, out_dir: Path, run_name: str
     return outcome.results, samples
 
 
-def probe_reward(reward_dir: Path, data_dir: Path, out_dir: Path, sample: int = 24
-                 ) -> dict[str, Any]:
-    """The reward model's report card on the held-out pairs (``evalsuite probe``): can a
-    policy raise this reward by edits that do not make an image show its caption?"""
+def probe_reward(reward_dir: Path, data_dir: Path, out_dir: Path, run_name: str,
+                 sample: int = 24) -> dict[str, Any]:
+    """The reward model's report card on a GenAI-Bench-format folder (``evalsuite probe``):
+    can a policy raise this reward by edits that do not make an image show its caption?"""
     from evalsuite.benchmarks.genai_bench import GenAIBench
     from evalsuite.probes.engine import ProbeConfig, execute_probes
     cfg = ProbeConfig(judge="tiny-clip-synthetic", bench="genai-bench",
                       model_path=str(reward_dir), data_path=str(data_dir), out_dir=str(out_dir),
-                      run_name="reward_probe", sample=sample, device="cpu", progress=False,
+                      run_name=run_name, sample=sample, device="cpu", progress=False,
                       prefetch_workers=0)
     return execute_probes(cfg, judge=TinyClipJudge(model_path=str(reward_dir), device="cpu"),
                           bench=GenAIBench(config="image_generation")).card
@@ -656,18 +659,26 @@ def run_offline(recipe: dict[str, Any], out: Path, progress: bool = True) -> dic
     _, samples = harness_eval(reward_dir, duel_dir, out / "runs", "policy_vs_reference")
     t["eval_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    card = probe_reward(reward_dir, out / "eval_reward_data", out / "runs",
-                        sample=int(ec.get("probe_sample", 24)))
+    # the reward model's report cards: on clean held-out renders, and on samples of the
+    # reference policy (the distribution DPO learns from, where a gameable reward shows)
+    ref_dir, _ = policy_duel_pairs(policy_dir, policy_dir, out / "eval_reference_samples",
+                                   policy_classes(), per_prompt=2, seed=11, seed_b=13,
+                                   names=("reference", "reference"))
+    cards = {name: probe_reward(reward_dir, data, out / "runs", f"reward_probe_{name}",
+                                sample=int(ec.get("probe_sample", 24)))
+             for name, data in (("heldout", out / "eval_reward_data"),
+                                ("reference_samples", ref_dir))}
     t["probe_s"] = time.perf_counter() - t0
     summary = {
         "reward_accuracy_without_ties":
             rres["metrics"]["accuracy_without_ties"]["value"],
         "policy_judged_win_rate_vs_reference": win_rate(samples),
         **truth, "pairs": stats,
-        "reward_probe": {"card": str(out / "runs" / "reward_probe" / "probe.md"),
-                         "findings": card["findings"],
-                         "exploitable_edits": [n for n, r in card["probes"]["perturbation"]
-                                               ["metrics"].items() if r["exploitable"]]},
+        "reward_probe": {name: {
+            "card": str(out / "runs" / f"reward_probe_{name}" / "probe.md"),
+            "findings": card["findings"],
+            "exploitable_edits": [n for n, r in card["probes"]["perturbation"]["metrics"]
+                                  .items() if r["exploitable"]]} for name, card in cards.items()},
         "seconds": {k: round(v, 2) for k, v in t.items()},
         "dirs": {"reward": str(reward_dir), "policy": str(policy_dir), "dpo": str(dpo_dir)},
     }
