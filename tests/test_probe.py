@@ -87,12 +87,14 @@ class PairJudge(Judge):
         return [Verdict.from_choice(self.choose(a, b, p), raw=None) for a, b, p in prepared]
 
 
-def run_probes(tmp_path, judge, data, probes=None, sample=12, bench="genai-bench", seed=0):
+def run_probes(tmp_path, judge, data, probes=None, sample=12, bench="genai-bench", seed=0,
+               retry_errors=False):
     from evalsuite.probes.engine import ProbeConfig, execute_probes
     from evalsuite.registry import BENCHMARKS
     cfg = ProbeConfig(judge=judge.name, bench=bench, data_path=str(data),
                       out_dir=str(tmp_path), sample=sample, seed=seed, progress=False,
-                      prefetch_workers=0, **({"probes": probes} if probes else {}))
+                      prefetch_workers=0, retry_errors=retry_errors,
+                      **({"probes": probes} if probes else {}))
     return execute_probes(cfg, judge=judge, bench=BENCHMARKS.create(bench))
 
 
@@ -398,6 +400,27 @@ def test_a_killed_run_resumes_without_redoing_recorded_work(tmp_path, image_data
     assert again.card["probes"] == full.card["probes"]
 
 
+def test_failed_cases_are_redone_only_with_retry_errors(tmp_path, image_data):
+    class Flaky(ScoreJudge):
+        broken = True
+
+        def score_batch(self, prepared):  # a transient failure of every batch
+            if self.broken:
+                raise RuntimeError("out of memory")
+            return super().score_batch(prepared)
+    judge = Flaky(lambda px, p: px.mean())
+    first = run_probes(tmp_path, judge, image_data, ["identical"], sample=4)
+    n = first.card["probes"]["identical"]["cases"]
+    assert first.card["probes"]["identical"]["errors"] == n > 0
+    judge.broken = False
+    again = run_probes(tmp_path, judge, image_data, ["identical"], sample=4)
+    assert again.computed == 0 and again.card["probes"]["identical"]["errors"] == n
+    fixed = run_probes(tmp_path, judge, image_data, ["identical"], sample=4,
+                       retry_errors=True)
+    assert fixed.computed > 0 and fixed.card["probes"]["identical"]["errors"] == 0
+    assert fixed.card["probes"]["identical"]["metrics"]["tie_rate"]["rate"] == 1.0
+
+
 def test_rate_stat_counts_and_bounds():
     from evalsuite.probes.base import mean_stat, rate_stat
     s = rate_stat([True] * 7 + [False] * 3)
@@ -426,7 +449,7 @@ def test_cli_runs_every_probe_on_fixture_judges(tmp_path, fx, judge, fixture, be
 
     from evalsuite.cli import app
     args = ["probe", "--judge", judge, "--bench", bench, "--data-path", str(fx(bench)),
-            "--model-path", str(fx(fixture)), "--out", str(tmp_path), "--sample", "3",
+            "--model-path", str(fx(fixture)), "--out", str(tmp_path), "--sample", "2",
             "--no-progress", "--workers", "0", "--device", "cpu",
             "--results", str(tmp_path / "results")]
     if judge == "unifiedreward":

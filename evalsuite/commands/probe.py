@@ -49,6 +49,13 @@ def probe(
                                                "key=value (repeatable)."),
     bench_option: Optional[list[str]] = typer.Option(None, "--bench-option", help="Benchmark "
                                                      "option key=value (repeatable)."),
+    backend: Optional[str] = typer.Option(None, help="Generative judges: hf (default) | vllm "
+                                          "| openai (an OpenAI-compatible server at "
+                                          "--base-url), as for `run`."),
+    base_url: Optional[str] = typer.Option(None, help="API root of an OpenAI-compatible "
+                                           "server, e.g. http://127.0.0.1:8000/v1."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="On resume, redo cases "
+                                      "that failed before."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """Probe a judge: order flips and position bias, ties on identical media, prompt
@@ -66,6 +73,7 @@ def probe(
     from rich.console import Console
 
     from evalsuite.commands.common import parse_options
+    from evalsuite.commands.run import apply_backend
     from evalsuite.probes import DEFAULT_PROBES
     from evalsuite.probes.engine import ProbeConfig, execute_probes
 
@@ -74,13 +82,19 @@ def probe(
         raise typer.BadParameter(f"{mode!r}: auto | pairwise | pointwise", param_hint="--mode")
     if sample < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--sample")
+    judge_options = parse_options(option)
+    try:
+        judge, model = apply_backend(judge, model, backend, base_url, judge_options)
+    except (KeyError, ValueError) as e:
+        console.print(f"[red]error:[/red] {str(e).strip(chr(39))}")
+        raise typer.Exit(2)
     cfg = ProbeConfig(judge=judge, bench=bench, model=model, model_path=model_path,
                       revision=revision, data_path=data_path, split=split,
                       batch_size=batch_size, seed=seed, mode=mode, limit=limit, sample=sample,
                       probes=list(probes or DEFAULT_PROBES), out_dir=out, run_name=run_name,
                       device=device, dtype=dtype, prefetch_workers=workers,
-                      judge_options=parse_options(option),
-                      bench_options=parse_options(bench_option), progress=not no_progress)
+                      judge_options=judge_options, bench_options=parse_options(bench_option),
+                      retry_errors=retry_errors, progress=not no_progress)
     try:
         outcome = execute_probes(cfg)
     except (KeyError, ValueError, FileNotFoundError, NotImplementedError, ConnectionError,

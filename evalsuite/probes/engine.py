@@ -50,6 +50,7 @@ class ProbeConfig(RunIdentity):
     device: str | None = None
     dtype: str | None = None
     prefetch_workers: int = 2
+    retry_errors: bool = False  # on resume, judge again the cases that failed
     judge_options: dict[str, Any] = field(default_factory=dict)
     bench_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
@@ -105,7 +106,8 @@ def execute_probes(cfg: ProbeConfig, judge=None, bench=None) -> ProbeOutcome:
     # a pairwise judge sees one prompt: cases judging B under another need scores
     cases = [c for _, built, _ in plans.values() if built for c in built.cases
              if not (pairwise and c.prompt_b)]
-    done = read_records(run_dir)
+    done = {k: r for k, r in read_records(run_dir).items()
+            if not (cfg.retry_errors and r.error is not None)}
     batch_size = cfg.batch_size or judge.default_batch_size
     t0 = time.perf_counter()
     with RunStore(run_dir) as store:
