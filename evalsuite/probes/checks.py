@@ -1,8 +1,10 @@
 """The built-in probes. Each builds its cases from the benchmark's own items and media, and
 summarises the verdicts as counts, rates and 95% bootstrap CIs.
 
-Flags (the card's findings) are raised only when a CI excludes the ideal value, so a flag
-is a measured fact at the 95% level, never a hunch from a handful of cases.
+Flags (the card's findings) are measured facts: a 95% CI that excludes the ideal value
+(position, prompt, perturbation, video), a nonzero margin where only zero is right (the same
+media twice), or, for resolution, a stated threshold (10% of the benchmark's pairs within
+the noise level; a mean |advantage| above 0.5 on invisible re-encodings).
 
 The group-normalised advantage of ``resolution`` is Pref-GRPO's (github CodeGoat24/Pref-GRPO,
 fastvideo/rewards/dispatcher.py ``_compute_adv`` @3e787f6dd5a3051b40d61f07e9578468ac26130a):
@@ -32,9 +34,10 @@ def _media_items(ctx: Context) -> list[PairItem]:
 
 
 def _case(probe: str, variant: str, it: PairItem, a: Candidate, b: Candidate, seed: int,
-          prompt: str | None = None, prompt_b: str | None = None, extra: str = "") -> Case:
+          prompt_b: str | None = None, extra: str = "") -> Case:
+    """A case on ``it``'s prompt and context, A = ``a``, presented in a seeded order."""
     cid = f"{probe}/{variant}/{it.item_id}" + (f"/{extra}" if extra else "")
-    pair = PairItem(item_id=it.item_id, prompt=prompt if prompt is not None else it.prompt,
+    pair = PairItem(item_id=it.item_id, prompt=it.prompt,
                     a=a, b=b, label=Label.A, category=it.category, context=it.context,
                     task=it.task, meta={"probe": probe, "variant": variant})
     return Case(cid, pair, variant, swap=swap_for(cid, seed), prompt_b=prompt_b)
