@@ -488,6 +488,6 @@ def test_leaderboard_lists_report_cards(tmp_path, image_data):
     copy_card(out.run_dir, tmp_path / "results" / "fixtures" / "card")
     generate(tmp_path / "results", tmp_path / "board", plots=False, parquet=False)
     md = (tmp_path / "board" / "README.md").read_text()
-    row = next(line for line in md.splitlines() if line.startswith("| test-pair |"))
+    row = next(line for line in md.splitlines() if line.startswith("| test-pair † |"))
     assert "| 100% | 100% |" in row  # order flips, first wins
     assert "[card](../results/fixtures/card/probe.md)" in row

@@ -271,7 +271,10 @@ def leaderboard_section(results: Path, out: Path) -> str:
         per = p.get("perturbation", {})
         exploit = [n for n, r in (per.get("metrics") or {}).items() if r.get("exploitable")]
         link = Path(os.path.relpath(path.with_name("probe.md"), out)).as_posix()
-        rows.append([c["judge"]["judge"], c["benchmark"]["benchmark"], c["mode"],
+        fixture = any(str(x).startswith("fixture:") for x in
+                      (c["judge"].get("model_path"), c["benchmark"].get("data_path")))
+        rows.append([c["judge"]["judge"] + (" †" if fixture else ""),
+                     c["benchmark"]["benchmark"], c["mode"],
                      metric("position", "flip_rate"), metric("position", "first_preferred"),
                      metric("identical", "tie_rate"), metric("prompt", "swap_accuracy"),
                      ", ".join(exploit) or "none", str(len(c["findings"])),
@@ -287,4 +290,7 @@ def leaderboard_section(results: Path, out: Path) -> str:
              "prompt swap | exploitable edits | findings | card |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if any(r[0].endswith(" †") for r in rows):
+        lines += ["", "† fixture judge or data (a smoke test of the probes, not a property of "
+                      "the real model)."]
     return "\n".join(lines) + "\n"
