@@ -67,6 +67,7 @@ COMMANDS = ["run", "list_cmd", "describe", "demo", "fixtures", "rescore", "leade
             "regress", "perf", "eval_policy", "train", "doctor"]
 COMMANDS += ["prepare", "sweep", "compare"]  # data preparation, grids, base-vs-tuned reports
 COMMANDS += ["serve"]  # reward service for online RL (evalsuite/serve/)
+COMMANDS += ["probe"]  # judge report cards: sanity, robustness, reward hacking
 
 for _name in COMMANDS:
     try:

@@ -872,7 +872,7 @@ def generate(results: Path, out: Path, published: Path | None = None,
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        info = _write_board(board, tmp, plots, parquet)
+        info = _write_board(board, results, tmp, plots, parquet)
         if out.is_dir():
             for f in sorted(out.iterdir()):  # what the user keeps there
                 if f.name not in (*OUTPUTS, "plots"):
@@ -887,14 +887,19 @@ def generate(results: Path, out: Path, published: Path | None = None,
 OUTPUTS = (*TEXT_OUTPUTS, "leaderboard.parquet", "versions.json")
 
 
-def _write_board(board: Board, out: Path, plots: bool, parquet: bool) -> dict[str, Any]:
+def _write_board(board: Board, results: Path, out: Path, plots: bool, parquet: bool
+                 ) -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     names = write_plots(board, out / "plots") if plots else []
     if names:
         import matplotlib
         versions["matplotlib"] = matplotlib.__version__
-    # newline="\n": the same bytes on Windows too.
-    (out / "README.md").write_text(render_markdown(board, names), encoding="utf-8",
+    # newline="\n": the same bytes on Windows too. The probe section: judge report cards
+    # (probe.json) under results/, linked relative to the board (out is a sibling of the
+    # final folder, so the links hold after the swap).
+    from evalsuite.probes.card import leaderboard_section
+    (out / "README.md").write_text(render_markdown(board, names)
+                                   + leaderboard_section(results, out), encoding="utf-8",
                                    newline="\n")
     (out / "index.html").write_text(render_html(board), encoding="utf-8", newline="\n")
     rows = long_rows(board)

@@ -154,6 +154,12 @@ def _run_all(commands: list[str], fx, tmp_path, monkeypatch) -> list[tuple[str, 
     import huggingface_hub.constants as C
     monkeypatch.setattr(C, "HF_HUB_OFFLINE", True)  # the network is blocked
     monkeypatch.setattr(C, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    # Every command runs in this one process under CliRunner, which swaps sys.stderr per
+    # call: a library's logging handler created during one call keeps that call's (closed)
+    # stream and later prints "--- Logging error --- Traceback". That is the test harness,
+    # not the command; a real shell gives each command its own process.
+    import logging
+    monkeypatch.setattr(logging, "raiseExceptions", False)
     monkeypatch.chdir(tmp_path)
     runner, done, outcomes = CliRunner(), set(), []
     for command in commands:
@@ -188,7 +194,7 @@ def needs_network(args: list[str]) -> bool:
     Only such an example may stop (exit 2); every other one must succeed."""
     hub_id = any(re.fullmatch(r"[A-Za-z][\w.-]*/[\w.-]+", a) and not a.startswith(
         LOCAL_PREFIXES) for a in args)
-    hub_default = args[0] in ("run", "eval-policy", "describe") and not (
+    hub_default = args[0] in ("run", "eval-policy", "describe", "probe") and not (
         "--model-path" in args and "--data-path" in args or
         args[0] == "describe" and "--data-path" in args)
     return hub_id or "--base-url" in args or hub_default or args[0] == "prepare"

@@ -169,7 +169,8 @@ def check_run(cfg) -> None:
     if cfg.split is not None and cfg.split not in bench.splits:
         raise ValueError(f"--split {cfg.split}: {cfg.bench} has splits "
                          f"{', '.join(bench.splits)}")
-    check_compatible(jcls, cfg.judge, bench, cfg.bench, cfg.mode, cfg.both_orders)
+    check_compatible(jcls, cfg.judge, bench, cfg.bench, cfg.mode,
+                     getattr(cfg, "both_orders", False))  # a probe run has no such option
     reason = jcls.unavailable_reason()
     if reason:
         raise ValueError(f"{cfg.judge} cannot run here: {reason}")

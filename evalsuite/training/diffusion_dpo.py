@@ -70,7 +70,8 @@ class StepOut:
 
 
 def diffusion_dpo_step(model, ref_model, scheduler, x_w, x_l, cond, beta: float,
-                       generator=None, forward: Callable = predict) -> StepOut:
+                       generator=None, forward: Callable = predict,
+                       weighting: Callable | None = None) -> StepOut:
     """One Diffusion-DPO forward pass on a batch of pairs (no backward).
 
     ``x_w``/``x_l``: clean latents of the winners/losers, same shape (B, ...), any rank.
@@ -78,6 +79,9 @@ def diffusion_dpo_step(model, ref_model, scheduler, x_w, x_l, cond, beta: float,
     Noise and timestep are drawn once per pair and shared by winner and loser (and by the
     reference), as in the paper. ``scheduler`` is a diffusers noise scheduler
     (``add_noise``, ``config.num_train_timesteps``, ``config.prediction_type``).
+    ``weighting(t)`` -> per-sample weights of the errors: the omega(lambda_t) of the
+    paper's objective (its eq. 14); None = constant, as the paper and the diffusers script
+    use for Stable Diffusion. A policy pre-trained with a weighted loss can use its own.
     """
     import torch
 
@@ -101,6 +105,9 @@ def diffusion_dpo_step(model, ref_model, scheduler, x_w, x_l, cond, beta: float,
     err = per_sample_mse(forward(model, noisy, t2, cond2), target)
     with torch.no_grad():
         ref_err = per_sample_mse(forward(ref_model, noisy, t2, cond2), target)
+    if weighting is not None:
+        w = weighting(t2).to(err)
+        err, ref_err = err * w, ref_err * w
     err_w, err_l = err.chunk(2)
     ref_w, ref_l = ref_err.chunk(2)
     loss, logits = diffusion_dpo_loss(err_w, err_l, ref_w, ref_l, beta)

@@ -316,6 +316,13 @@ def _schedulers(T: int):
     return train, DDIMScheduler.from_config(train.config)
 
 
+def min_snr_weight(alphas_cumprod, t):
+    """The eps-loss weight min(1, 1 / SNR_t), SNR_t = abar_t / (1 - abar_t): min-SNR
+    weighting (Hang et al. 2023) with gamma = 1, written for an eps-prediction loss."""
+    a = alphas_cumprod.to(t.device)[t]
+    return ((1 - a) / a).clamp(max=1.0)
+
+
 def train_policy(out: Path, steps: int = 400, batch: int = 64, lr: float = 3e-3,
                  p_correct: float = 0.4, seed: int = 0, timesteps: int = 100,
                  progress: bool = True) -> Path:
@@ -357,8 +364,7 @@ def train_policy(out: Path, steps: int = 400, batch: int = 64, lr: float = 3e-3,
         eps = model(xt, t, y)
         # min-SNR-style weighting: the plain eps loss is dominated by the lowest-noise steps,
         # where this model's x0 error is amplified by 1 / sqrt(1 - abar_t)
-        a = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
-        w = ((1 - a) / a).clamp(max=1.0)
+        w = min_snr_weight(sched.alphas_cumprod, t).view(-1, 1, 1, 1)
         loss = (w * (eps - noise) ** 2).mean()
         opt.zero_grad()
         loss.backward()
@@ -418,14 +424,45 @@ def build_policy_pairs(policy_dir: Path, judge, prompts: list[str], out: Path, n
         res = build_pair(judge, prompt, samples, seed=seed)
         res.audit["truth"] = {s.index: true_color(x) for s, x in zip(samples, xs)}
         results.append(res)
-    return write_pairs(results, Path(out))
+    return {**write_pairs(results, Path(out)), **pair_quality(results)}
+
+
+def pair_quality(results) -> dict[str, int]:
+    """How many kept pairs teach the true objective: the chosen image shows the caption's
+    colour and the rejected one does not (``right``), the reverse (``wrong``), or neither
+    shows it (``uninformative``: no candidate of the prompt had the colour)."""
+    q = {"right": 0, "wrong": 0, "same": 0, "uninformative": 0}
+    for r in results:
+        if r.dropped is not None:
+            continue
+        want, truth = parse_caption(r.prompt)[0], r.audit["truth"]
+        c, l = truth[r.chosen.index] == want, truth[r.rejected.index] == want
+        q["right" if c and not l else "wrong" if l and not c else
+          "same" if c else "uninformative"] += 1
+    return {f"pairs_{k}": v for k, v in q.items()}
 
 
 # --- 4. Diffusion-DPO on the tiny policy -------------------------------------------------
 
+DPO_WEIGHTINGS = ("none", "min-snr")
+
+
 def train_dpo(policy_dir: Path, pairs_dir: Path, out: Path, steps: int = 60, batch: int = 16,
               lr: float = 1e-3, beta: float = 5000.0, seed: int = 0, progress: bool = True,
-              stop_after: int | None = None, save_every: int = 20) -> Path:
+              stop_after: int | None = None, save_every: int = 20,
+              weighting: str = "none") -> Path:
+    """Diffusion-DPO against the frozen reference.
+
+    ``weighting`` is the omega(lambda_t) of the per-timestep errors in the DPO objective:
+    ``none`` (constant, the paper's and the diffusers script's choice for Stable
+    Diffusion) or ``min-snr``, the weighting this tiny policy was pre-trained with
+    (:func:`min_snr_weight`). Why the recipe picks ``min-snr``: with constant weights the
+    error of an eps-predictor is SNR_t times its x0 error, so the lowest-noise steps -
+    where a sample's colour is already fixed - dominate the loss; DPO then learns pixel
+    details of the chosen images (the judge notices, the ground truth does not) and the
+    caption colour stays where the reference had it. Example: ``train dpo`` with
+    ``dpo: {weighting: none}`` in the recipe reproduces the paper's loss.
+    """
     import copy
     import random
 
@@ -446,11 +483,15 @@ def train_dpo(policy_dir: Path, pairs_dir: Path, out: Path, steps: int = 60, bat
     xl = torch.stack([from_pil(Image.open(r["rejected"])) for r in rows])
     y = torch.tensor([cfg["classes"].index(r["prompt"]) for r in rows])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if weighting not in DPO_WEIGHTINGS:
+        raise ValueError(f"unknown DPO weighting {weighting!r}: one of {DPO_WEIGHTINGS}")
+    weight_fn = (None if weighting == "none"
+                 else lambda t: min_snr_weight(sched.alphas_cumprod, t))
 
     def step_fn(step: int) -> dict[str, float]:
         idx = torch.tensor(random.Random(seed * 31 + step).choices(range(len(rows)), k=batch))
         o = diffusion_dpo_step(model, ref, sched, xw[idx], xl[idx], y[idx], beta,
-                               generator=_rng(seed, step))
+                               generator=_rng(seed, step), weighting=weight_fn)
         opt.zero_grad()
         o.loss.backward()
         opt.step()
@@ -460,6 +501,7 @@ def train_dpo(policy_dir: Path, pairs_dir: Path, out: Path, steps: int = 60, bat
     train_loop(model, opt, step_fn, Path(out) / "train", max_steps=steps, save_every=save_every,
                log_every=10, config={"kind": "diffusion-dpo", "policy": str(policy_dir),
                                      "pairs": str(pairs_dir), "steps": steps, "beta": beta,
+                                     "weighting": weighting,
                                      "lr": lr, "batch": batch, "seed": seed},
                progress=progress, stop_after=stop_after, desc="dpo")
     save_policy(model.eval(), Path(out), dict(sched.config), {"reference": str(policy_dir)})
@@ -515,26 +557,29 @@ def heldout_reward_pairs(out: Path, n: int = 48, seed: int = 1) -> Path:
 
 
 def policy_duel_pairs(policy_dir: Path, ref_dir: Path, out: Path, prompts: list[str],
-                      per_prompt: int = 4, seed: int = 7, sample_steps: int = 10
+                      per_prompt: int = 4, seed: int = 7, sample_steps: int = 10,
+                      seed_b: int | None = None, names: tuple[str, str] = ("dpo", "reference")
                       ) -> tuple[Path, dict[str, float]]:
-    """A = the policy's sample, B = the reference's, from the same noise; the human label is
-    the ground truth (A if only A has the caption's colour, B if only B, else tie)."""
+    """A = the policy's sample, B = the reference's, from the same noise (``seed_b``: B from
+    other noise); the human label is the ground truth (A if only A has the caption's colour,
+    B if only B, else tie)."""
     pol, cfg = load_policy(policy_dir)
     ref, _ = load_policy(ref_dir)
     classes = cfg["classes"]
+    seed_b = seed if seed_b is None else seed_b
     rows, ok_p, ok_r = [], 0, 0
     for pi, prompt in enumerate(prompts):
         want = parse_caption(prompt)[0]
         idx = [classes.index(prompt)] * per_prompt
         xa = sample(pol, idx, seed=seed * 10_007 + pi, steps=sample_steps)
-        xb = sample(ref, idx, seed=seed * 10_007 + pi, steps=sample_steps)
+        xb = sample(ref, idx, seed=seed_b * 10_007 + pi, steps=sample_steps)
         for k in range(per_prompt):
             a_ok, b_ok = true_color(xa[k]) == want, true_color(xb[k]) == want
             ok_p += a_ok
             ok_r += b_ok
             vote = "leftvote" if a_ok and not b_ok else "rightvote" if b_ok and not a_ok \
                 else "tievote"
-            rows.append({"prompt": prompt, "left_model": "dpo", "right_model": "reference",
+            rows.append({"prompt": prompt, "left_model": names[0], "right_model": names[1],
                          "left_image": _png(to_pil(xa[k])), "right_image": _png(to_pil(xb[k])),
                          "vote_type": vote, "tstamp": float(len(rows)), "judge": "truth"})
     n = len(rows)
@@ -555,6 +600,20 @@ def harness_eval(reward_dir: Path, data_dir: Path, out_dir: Path, run_name: str
     samples = [json.loads(line) for line in
                (outcome.run_dir / "samples.jsonl").read_text().splitlines()]
     return outcome.results, samples
+
+
+def probe_reward(reward_dir: Path, data_dir: Path, out_dir: Path, run_name: str,
+                 sample: int = 24) -> dict[str, Any]:
+    """The reward model's report card on a GenAI-Bench-format folder (``evalsuite probe``):
+    can a policy raise this reward by edits that do not make an image show its caption?"""
+    from evalsuite.benchmarks.genai_bench import GenAIBench
+    from evalsuite.probes.engine import ProbeConfig, execute_probes
+    cfg = ProbeConfig(judge="tiny-clip-synthetic", bench="genai-bench",
+                      model_path=str(reward_dir), data_path=str(data_dir), out_dir=str(out_dir),
+                      run_name=run_name, sample=sample, device="cpu", progress=False,
+                      prefetch_workers=0)
+    return execute_probes(cfg, judge=TinyClipJudge(model_path=str(reward_dir), device="cpu"),
+                          bench=GenAIBench(config="image_generation")).card
 
 
 def win_rate(samples: list[dict[str, Any]]) -> float:
@@ -599,11 +658,28 @@ def run_offline(recipe: dict[str, Any], out: Path, progress: bool = True) -> dic
                                         policy_classes(), per_prompt=int(ec.get("per_prompt", 4)))
     _, samples = harness_eval(reward_dir, duel_dir, out / "runs", "policy_vs_reference")
     t["eval_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # the reward model's report cards: on clean held-out renders, and on samples of the
+    # reference policy (the distribution DPO learns from, where a gameable reward shows)
+    ref_dir, _ = policy_duel_pairs(policy_dir, policy_dir, out / "eval_reference_samples",
+                                   policy_classes(), per_prompt=2, seed=11, seed_b=13,
+                                   names=("reference", "reference"))
+    cards = {name: probe_reward(reward_dir, data, out / "runs", f"reward_probe_{name}",
+                                sample=int(ec.get("probe_sample", 24)))
+             for name, data in (("heldout", out / "eval_reward_data"),
+                                ("reference_samples", ref_dir))}
+    t["probe_s"] = time.perf_counter() - t0
     summary = {
         "reward_accuracy_without_ties":
             rres["metrics"]["accuracy_without_ties"]["value"],
         "policy_judged_win_rate_vs_reference": win_rate(samples),
-        **truth, "pairs": stats, "seconds": {k: round(v, 2) for k, v in t.items()},
+        **truth, "pairs": stats,
+        "reward_probe": {name: {
+            "card": str(out / "runs" / f"reward_probe_{name}" / "probe.md"),
+            "findings": card["findings"],
+            "exploitable_edits": [n for n, r in card["probes"]["perturbation"]["metrics"]
+                                  .items() if r["exploitable"]]} for name, card in cards.items()},
+        "seconds": {k: round(v, 2) for k, v in t.items()},
         "dirs": {"reward": str(reward_dir), "policy": str(policy_dir), "dpo": str(dpo_dir)},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
