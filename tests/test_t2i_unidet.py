@@ -284,3 +284,69 @@ def test_numeracy_score_equals_numeracy_eval():
                else "partial")
         outcomes[key] += 1
     assert min(outcomes.values()) > 50, outcomes
+
+
+# --- end to end: all 8 categories -------------------------------------------------------------
+
+E2E_TAGS = {  # prompt -> [(text, POS, whitespace)], noun chunks (hand-tagged as en_core_web_sm)
+    "a green bench and a blue bowl": (
+        "a/DET green/ADJ bench/NOUN and/CCONJ a/DET blue/ADJ bowl/NOUN",
+        ["a green bench", "a blue bowl"]),
+    "a red book and a yellow vase": (
+        "a/DET red/ADJ book/NOUN and/CCONJ a/DET yellow/ADJ vase/NOUN",
+        ["a red book", "a yellow vase"]),
+    "a round bagel and a rectangular cutting board": (
+        "a/DET round/ADJ bagel/NOUN and/CCONJ a/DET rectangular/ADJ cutting/NOUN board/NOUN",
+        ["a round bagel", "a rectangular cutting board"]),
+    "a fluffy towel and a glass cup": (
+        "a/DET fluffy/ADJ towel/NOUN and/CCONJ a/DET glass/NOUN cup/NOUN",
+        ["a fluffy towel", "a glass cup"]),
+    "a dog on the left of a cat": (
+        "a/DET dog/NOUN on/ADP the/DET left/NOUN of/ADP a/DET cat/NOUN",
+        ["a dog", "the left", "a cat"]),
+    "a man is reading a book in the park": (
+        "a/DET man/NOUN is/AUX reading/VERB a/DET book/NOUN in/ADP the/DET park/NOUN",
+        ["a man", "a book", "the park"]),
+    "The red hat was on top of the brown coat rack.": (
+        "The/DET red/ADJ hat/NOUN was/AUX on/ADP top/NOUN of/ADP the/DET brown/ADJ coat/NOUN "
+        "rack/NOUN/ ./PUNCT", ["The red hat", "top", "the brown coat rack"]),
+    "The fluffy cat is playing with a green ball.": (
+        "The/DET fluffy/ADJ cat/NOUN is/AUX playing/VERB with/ADP a/DET green/ADJ ball/NOUN/ "
+        "./PUNCT", ["The fluffy cat", "a green ball"]),
+    "a bird in front of a tree": (
+        "a/DET bird/NOUN in/ADP front/NOUN of/ADP a/DET tree/NOUN", ["a bird", "a tree"]),
+    "two cats and three dogs": (
+        "two/NUM cats/NOUN and/CCONJ three/NUM dogs/NOUN", ["two cats", "three dogs"]),
+}
+
+
+class _SpacyDoc(_Doc):
+    def __init__(self, words, chunks):
+        super().__init__(words)
+        for n, t in enumerate(self.toks):
+            t.whitespace_ = words[n][2]
+        self.noun_chunks = [_Span(c) for c in chunks]
+
+
+def _spacy_standin(text):
+    tagged, chunks = E2E_TAGS[text]
+    words = []
+    for piece in tagged.split(" "):
+        parts = piece.split("/")
+        words.append((parts[0], parts[1], "" if len(parts) > 2 else " "))
+    words[-1] = words[-1][:2] + ("",)
+    doc = _SpacyDoc(words, chunks)
+    assert doc.text == text, (doc.text, text)
+    return doc
+
+
+@pytest.fixture
+def standin_spacy(monkeypatch):
+    """en_core_web_sm cannot be installed offline: a hand-tagged stand-in for the fixture
+    prompts, seen by the scorer and by the upstream extract alike."""
+    import evalsuite.registry
+    from evalsuite.policies.t2i_compbench import CompBenchScorer
+
+    monkeypatch.setattr(evalsuite.registry, "missing_modules", lambda mods: [])
+    monkeypatch.setattr(CompBenchScorer, "_spacy", lambda self: _spacy_standin)
+    return _spacy_standin
