@@ -5,6 +5,7 @@ plain re-computations from their state dicts; the CLI end to end on all 8 catego
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -108,7 +109,7 @@ def _detections(rng, size, names_pool, n_max=8):
             boxes.append(_box(rng, size))
         scores.append(rng.choice([rng.uniform(0.1, 1.0), 0.5, 1.0, 0.25]))
     order = sorted(range(n), key=lambda i: -scores[i])  # the detector's order
-    f32 = torch.tensor([boxes[i] for i in order] or torch.zeros(0, 4), dtype=torch.float32)
+    f32 = torch.tensor([boxes[i] for i in order], dtype=torch.float32).reshape(-1, 4)
     sc = torch.tensor([scores[i] for i in order], dtype=torch.float32)
     det = Detections([names[i] for i in order], [tuple(b) for b in f32.tolist()], sc.tolist())
     return det, sc
@@ -162,7 +163,7 @@ def test_relation_score_equals_determine_position():
     rng = random.Random(0)
     rels = SPATIAL_REL + ("in front of", "behind", "hidden", None)
     seen = set()
-    for n in range(2000):
+    for n in range(1500):
         size = rng.choice([64, 200, 480])
         b1, b2 = _box(rng, size), _box(rng, size)
         if n % 7 == 0:
@@ -350,3 +351,325 @@ def standin_spacy(monkeypatch):
     monkeypatch.setattr(evalsuite.registry, "missing_modules", lambda mods: [])
     monkeypatch.setattr(CompBenchScorer, "_spacy", lambda self: _spacy_standin)
     return _spacy_standin
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from evalsuite.cli import app
+    return CliRunner().invoke(app, ["eval-policy", "--no-progress", *args])
+
+
+def _upstream_depth(model_dir, image_path, tmp_path):
+    """3D_spatial_eval.py's depth map as the detection loop reads it back, written plainly:
+    its transforms, the network, min-max, align_corners resize, an 8-bit PNG on disk,
+    generate_dataset_3d.py's resize and / 255."""
+    import numpy as np
+    import torchvision.transforms as T
+    from PIL import Image
+    from transformers import DPTForDepthEstimation
+
+    model = DPTForDepthEstimation.from_pretrained(model_dir).eval()
+    image = Image.open(image_path).convert("RGB")
+    x = T.Compose([T.Resize([480, 480]), T.ToTensor(), T.Normalize(mean=0.5, std=0.5)])(image)
+    model.dpt.embeddings.image_size = (480, 480)
+    with torch.no_grad():
+        depth = model(pixel_values=x[None]).predicted_depth[0]
+    depth = (depth - depth.min()) / (depth.max() - depth.min())
+    depth = torch.nn.functional.interpolate(depth.unsqueeze(0).unsqueeze(1),
+                                            size=(image.size[1], image.size[0]),
+                                            mode="bilinear", align_corners=True)
+    png = tmp_path / "depth.png"
+    Image.fromarray(255 * depth[0, 0].detach().cpu().numpy()).convert("L").save(png)
+    depth = T.Resize(size=479, max_size=480)(Image.open(png).convert("L"))
+    return torch.tensor(np.array(depth)).float() / 255.
+
+
+def test_all_eight_categories_end_to_end(fx, tmp_path, standin_spacy):
+    """eval-policy on every category: each UniDet-based image score equals the upstream
+    extract applied to the detections the run recorded (3d_spatial with a depth map
+    recomputed the script's way), 3-in-1 is 3_in_1.py's weighting, and each category score
+    is the mean of its images."""
+    from reference.t2i_compbench_unidet import (numeracy_dedup, numeracy_image,
+                                                spatial_2d_image, spatial_3d_image)
+
+    det = fx("t2i-compbench-detectors")
+    data = fx("t2i-compbench")
+    r = _cli(["--policy", str(fx("policy-t2i")), "--bench", "t2i-compbench", "--data-path",
+              str(data), "--bench-option", "prompts_per_category=1",
+              "--bench-option", f"scorer_path={fx('t2i-compbench-scorers')}",
+              "--bench-option", f"unidet_rs200={det / 'unidet/Unified_learned_OCIM_RS200_6x+2x.pth'}",
+              "--bench-option", f"unidet_r50={det / 'unidet/Unified_learned_OCIM_R50_6x+2x.pth'}",
+              "--bench-option", f"unidet_labels={det / 'unidet/detection_features.pt'}",
+              "--bench-option", f"depth_model={det / 'dpt-hybrid-midas'}",
+              "--samples-per-prompt", "1", "-o", "num_inference_steps=2", "-B", "4",
+              "--out", str(tmp_path), "--run-name", "all"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "all"
+    res = json.loads((run / "results.json").read_text())
+    assert res["counts"]["errors"] == 0 and res["counts"]["scored"] == 8
+    m = res["metrics"]
+    assert set(m) == {"color/blip_vqa", "shape/blip_vqa", "texture/blip_vqa",
+                      "non_spatial/clipscore", "spatial/unidet", "3d_spatial/unidet",
+                      "numeracy/unidet", "complex/3_in_1", "complex/blip_vqa",
+                      "complex/unidet_spatial", "complex/clipscore_no_adj"}
+    assert all(isinstance(v["value"], float) for v in m.values()), m
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    objects = read_objects((data / "new_objects.txt").read_text())
+    per_cat: dict[str, list[float]] = {}
+    for x in rows:
+        s, cat, prompt = x["scores"], x["category"], x["prompt"]
+        if cat in ("spatial", "complex", "3d_spatial", "numeracy"):
+            names = [d[0] for d in s["detections"]]
+            scores = torch.tensor([d[1] for d in s["detections"]], dtype=torch.float32)
+            boxes = [d[2:] for d in s["detections"]]
+            assert names and scores.tolist() == [d[1] for d in s["detections"]]
+            if cat == "3d_spatial":
+                depth = _upstream_depth(det / "dpt-hybrid-midas", run / x["path"], tmp_path)
+                want = spatial_3d_image(prompt, standin_spacy, names, boxes, scores, depth)
+            elif cat == "numeracy":
+                want = numeracy_image(prompt, standin_spacy, numeracy_dedup(names, boxes),
+                                      *objects)
+            else:
+                want = spatial_2d_image(prompt, standin_spacy, names, boxes, scores,
+                                        complex=cat == "complex")
+            assert s["unidet"] == want, (cat, s["unidet"], want)
+        if cat == "complex":
+            a, sp, ac = s["blip_vqa"], s["unidet"], s["clipscore_no_adj"]
+            want = {"spatial": (sp + a) * 0.5, "action": (ac + a) * 0.5}.get(
+                s["complex_type"], (a + sp + ac) / 3)
+            assert s["3_in_1"] == want
+        per_cat.setdefault(cat, []).append(x["values"])
+    assert [x["scores"]["complex_type"] for x in rows if x["category"] == "complex"] == [
+        "spatial"]
+    assert any(x["scores"].get("unidet") for x in rows)  # not all zero
+    for name, metric_ in m.items():
+        cat = name.split("/")[0]
+        vals = [v[name] for v in per_cat[cat] if name in v]
+        if name == "3d_spatial/unidet":
+            import numpy as np
+            assert metric_["value"] == float(np.mean(vals))
+        else:
+            assert metric_["value"] == pytest.approx(sum(vals) / len(vals), rel=1e-15)
+
+
+# --- UniDet against a plain re-computation from the state dict ----------------------------------
+
+def _bn(x, st, p):
+    return torch.nn.functional.batch_norm(x, st[f"{p}.running_mean"], st[f"{p}.running_var"],
+                                          st[f"{p}.weight"], st[f"{p}.bias"], False, 0.0, 1e-5)
+
+
+def _conv(x, st, p, stride=1, pad=None, groups=1, norm=True):
+    w = st[f"{p}.weight"]
+    x = torch.nn.functional.conv2d(x, w, st.get(f"{p}.bias"), stride,
+                                   w.shape[-1] // 2 if pad is None else pad, groups=groups)
+    return _bn(x, st, f"{p}.norm") if norm else x
+
+
+def _splat(x, st, p):
+    """SplAtConv2d.forward of UniDet's splat.py (radix 2, one group), as written there."""
+    F = torch.nn.functional
+    x = F.relu(_bn(_conv(x, st, f"{p}.conv", groups=2, norm=False), st, f"{p}.bn0"))
+    b, c = x.shape[:2]
+    splits = torch.split(x, c // 2, dim=1)
+    gap = F.adaptive_avg_pool2d(sum(splits), 1)
+    gap = F.relu(_bn(_conv(gap, st, f"{p}.fc1", norm=False), st, f"{p}.bn1"))
+    att = F.softmax(_conv(gap, st, f"{p}.fc2", norm=False).view(b, 2, c // 2), dim=1)
+    att = torch.split(att.view(b, -1, 1, 1), c // 2, dim=1)
+    return sum(a * s for a, s in zip(att, splits))
+
+
+def _plain_features(st, x, resnest):
+    F = torch.nn.functional
+    bu = "backbone.bottom_up"
+    if resnest:
+        for c in ("conv1_1", "conv1_2", "conv1_3"):
+            x = F.relu(_conv(x, st, f"{bu}.stem.{c}", stride=2 if c == "conv1_1" else 1))
+    else:
+        x = F.relu(_conv(x, st, f"{bu}.stem.conv1", stride=2))
+    x = F.max_pool2d(x, 3, 2, 1)
+    res = {}
+    for s in range(2, 6):
+        i = 0
+        while f"{bu}.res{s}.{i}.conv1.weight" in st:
+            p, stride = f"{bu}.res{s}.{i}", 2 if i == 0 and s > 2 else 1
+            if resnest:
+                out = F.relu(_conv(x, st, f"{p}.conv1"))
+                out = _splat(out, st, f"{p}.conv2")
+                if stride > 1:
+                    out = F.avg_pool2d(out, 3, stride, 1)
+                short = x
+                if f"{p}.shortcut.weight" in st:
+                    short = _conv(F.avg_pool2d(x, stride, stride, ceil_mode=True,
+                                               count_include_pad=False), st, f"{p}.shortcut")
+            else:
+                out = F.relu(_conv(x, st, f"{p}.conv1", stride=stride))
+                out = F.relu(_conv(out, st, f"{p}.conv2"))
+                short = _conv(x, st, f"{p}.shortcut", stride) if f"{p}.shortcut.weight" in st \
+                    else x
+            x = F.relu(_conv(out, st, f"{p}.conv3") + short)
+            i += 1
+        res[s] = x
+    norm = resnest
+    lat = {s: _conv(res[s], st, f"backbone.fpn_lateral{s}", norm=norm) for s in (3, 4, 5)}
+    p5 = lat[5]
+    p4 = lat[4] + F.interpolate(p5, scale_factor=2.0, mode="nearest")
+    p3 = lat[3] + F.interpolate(p4, scale_factor=2.0, mode="nearest")
+    outs = [_conv(t, st, f"backbone.fpn_output{s}", norm=norm)
+            for s, t in ((3, p3), (4, p4), (5, p5))]
+    p6 = _conv(outs[2], st, "backbone.top_block.p6", stride=2, norm=False)
+    p7 = _conv(F.relu(p6), st, "backbone.top_block.p7", stride=2, norm=False)
+    return outs + [p6, p7]
+
+
+def _plain_decode(deltas, boxes, weights):
+    """Box2BoxTransform.apply_deltas, written out."""
+    wx, wy, ww, wh = weights
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    cx, cy = boxes[:, 0] + 0.5 * w, boxes[:, 1] + 0.5 * h
+    clamp = math.log(1000.0 / 16)
+    dw = torch.clamp(deltas[:, 2] / ww, max=clamp)
+    dh = torch.clamp(deltas[:, 3] / wh, max=clamp)
+    px, py = deltas[:, 0] / wx * w + cx, deltas[:, 1] / wy * h + cy
+    pw, ph = torch.exp(dw) * w, torch.exp(dh) * h
+    return torch.stack([px - 0.5 * pw, py - 0.5 * ph, px + 0.5 * pw, py + 0.5 * ph], dim=1)
+
+
+def _clip(b, h, w):
+    return torch.stack([b[:, 0].clamp(0, w), b[:, 1].clamp(0, h), b[:, 2].clamp(0, w),
+                        b[:, 3].clamp(0, h)], 1)
+
+
+def _nms_by_group(boxes, scores, groups, thresh):
+    """Class-/level-wise NMS as a loop over groups of plain nms, merged by score."""
+    from torchvision.ops import nms
+    keep = []
+    for g in groups.unique():
+        idx = torch.nonzero(groups == g).squeeze(1)
+        keep.append(idx[nms(boxes[idx], scores[idx], thresh)])
+    keep = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
+    return keep[torch.argsort(scores[keep], descending=True, stable=True)]
+
+
+def _plain_detect(st, image_bgr, resnest):
+    """The whole detector for one image, from the state dict."""
+    from torchvision.ops import roi_align
+    F = torch.nn.functional
+    mean, std = ((123.68, 116.779, 103.939), (58.393, 57.12, 57.375)) if resnest else (
+        (103.530, 116.280, 123.675), (1.0, 1.0, 1.0))
+    h, w = image_bgr.shape[1:]
+    x = (image_bgr - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    x = F.pad(x, (0, -w % 32, 0, -h % 32))[None]
+    feats = _plain_features(st, x, resnest)
+    rpn = "proposal_generator.rpn_head"
+    boxes, scores, levels = [], [], []
+    for lvl, (f, stride, base) in enumerate(zip(feats, (8, 16, 32, 64, 128),
+                                               (32, 64, 128, 256, 512))):
+        t = F.relu(_conv(f, st, f"{rpn}.conv", norm=False))
+        logit = _conv(t, st, f"{rpn}.objectness_logits", norm=False)[0]  # A, H, W
+        delta = _conv(t, st, f"{rpn}.anchor_deltas", norm=False)[0]  # A*4, H, W
+        cells = []
+        for size in (base, base * 2 ** (1 / 3), base * 2 ** (2 / 3)):
+            for ratio in (0.5, 1.0, 2.0):
+                aw = math.sqrt(size * size / ratio)
+                cells.append((-aw / 2, -ratio * aw / 2, aw / 2, ratio * aw / 2))
+        a_n, gh, gw = logit.shape  # order: row, column, cell anchor
+        ys = (torch.arange(gh, dtype=torch.float32) * stride).view(gh, 1, 1, 1)
+        xs = (torch.arange(gw, dtype=torch.float32) * stride).view(1, gw, 1, 1)
+        cell = torch.tensor(cells, dtype=torch.float32).view(1, 1, a_n, 4)
+        shift = torch.cat([xs + 0 * ys, ys + 0 * xs, xs + 0 * ys, ys + 0 * xs], dim=-1)
+        anchors = (cell + shift).reshape(-1, 4)
+        ls = logit.permute(1, 2, 0).reshape(-1)
+        ds = delta.view(a_n, 4, gh, gw).permute(2, 3, 0, 1).reshape(-1, 4)
+        props = _plain_decode(ds, anchors, (1.0, 1.0, 1.0, 1.0))
+        top, idx = ls.topk(min(1000, len(ls)))
+        boxes.append(props[idx])
+        scores.append(top)
+        levels.append(torch.full((len(idx),), lvl))
+    b, s, lv = _clip(torch.cat(boxes), h, w), torch.cat(scores), torch.cat(levels)
+    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    b, s, lv = b[ok], s[ok], lv[ok]
+    props = b[_nms_by_group(b, s, lv, 0.7)[:1000]]
+    probs = []
+    for k, weights in enumerate(((10, 10, 5, 5), (20, 20, 10, 10), (30, 30, 15, 15))):
+        if k:
+            props = _clip(props, h, w)
+        area = (props[:, 2] - props[:, 0]) * (props[:, 3] - props[:, 1])
+        lvl = torch.clamp(torch.floor(4 + torch.log2(torch.sqrt(area) / 224 + 1e-8)), 3, 5)
+        pooled = torch.zeros(len(props), feats[0].shape[1], 7, 7)
+        for L in (3, 4, 5):
+            on = lvl == L
+            pooled[on] = roi_align(feats[L - 3], [props[on]], 7, 1.0 / 2 ** L, 0, True)
+        hp = f"roi_heads.box_head.{k}"
+        y = pooled
+        c = 1
+        while f"{hp}.conv{c}.weight" in st:
+            y = F.relu(_conv(y, st, f"{hp}.conv{c}"))
+            c += 1
+        y = y.flatten(1)
+        c = 1
+        while f"{hp}.fc{c}.weight" in st:
+            y = F.relu(F.linear(y, st[f"{hp}.fc{c}.weight"], st[f"{hp}.fc{c}.bias"]))
+            c += 1
+        pp = f"roi_heads.box_predictor.{k}"
+        probs.append(torch.sigmoid(F.linear(y, st[f"{pp}.cls_score.weight"],
+                                            st[f"{pp}.cls_score.bias"])))
+        props = _plain_decode(F.linear(y, st[f"{pp}.bbox_pred.weight"],
+                                       st[f"{pp}.bbox_pred.bias"]), props, weights)
+    score = (probs[0] + probs[1] + probs[2]) / 3
+    props = _clip(props, h, w)
+    r, c = torch.nonzero(score[:, :-1] > 0.1, as_tuple=True)
+    b, s = props[r], score[r, c]
+    keep = _nms_by_group(b, s, c, 0.5)[:300]
+    b, s, c = b[keep], s[keep], c[keep]
+    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    return b[ok], s[ok], c[ok]
+
+
+@pytest.mark.parametrize("name,resnest,sizes", [
+    ("Unified_learned_OCIM_RS200_6x+2x.pth", True, ((512, 512), (70, 41))),
+    ("Unified_learned_OCIM_R50_6x+2x.pth", False, ((200, 330),))])
+def test_unidet_equals_plain_recomputation(fx, name, resnest, sizes):
+    """Backbone (ResNet / ResNeSt split attention), FPN + P6/P7, anchors, RPN top-k / NMS,
+    ROIAlignV2 level assignment, the three cascade stages, box decoding, the stage-averaged
+    sigmoid scores, threshold 0.1 and class-wise NMS: the module against a plain
+    re-computation from the checkpoint's tensors, on images of several sizes, one batch."""
+    import numpy as np
+    from PIL import Image
+
+    from evalsuite.policies.t2i_unidet import load_unidet, unidet_input
+
+    path = fx("t2i-compbench-detectors") / "unidet" / name
+    st = torch.load(path, weights_only=True)["model"]
+    model = load_unidet(str(path))
+    rng = np.random.default_rng(5)
+    images = [unidet_input(Image.fromarray(rng.integers(0, 256, (hh, ww, 3), dtype=np.uint8)))
+              for hh, ww in sizes]
+    resized = {(512, 512): (479, 479), (70, 41): (480, 281), (200, 330): (291, 480)}
+    assert [tuple(x.shape[1:]) for x in images] == [resized[s] for s in sizes]
+    got = [model.detect([x])[0] for x in images]
+    for x, g in zip(images, got):
+        b, s, c = _plain_detect(st, x, resnest)
+        _assert_same_detections((g.boxes, g.scores, g.classes), (b, s, c))
+    if len(images) > 1:
+        first = model.detect(images)[0]  # the batch is padded to the largest image: this one
+        _assert_same_detections((first.boxes, first.scores, first.classes),
+                                (got[0].boxes, got[0].scores, got[0].classes))
+
+
+def _assert_same_detections(got, want):
+    """Same number, scores in the same descending order, and a one-to-one match of (class,
+    score, box); detections with equal scores may come in either order (float32: the two
+    computations sum a few reductions in different orders, so values agree to ~1e-6
+    relative; boxes are hundreds of pixels, 1e-3 absolute)."""
+    (gb, gs, gc), (wb, ws, wc) = got, want
+    assert len(gb) == len(wb) > 0
+    torch.testing.assert_close(gs, ws, rtol=1e-5, atol=1e-6)
+    free = set(range(len(wb)))
+    for i in range(len(gb)):
+        j = next((j for j in sorted(free, key=lambda j: abs(j - i))
+                  if wc[j] == gc[i] and abs(ws[j] - gs[i]) <= 1e-5
+                  and (wb[j] - gb[i]).abs().max() <= 1e-3), None)
+        assert j is not None, (i, gb[i], gs[i], gc[i])
+        free.discard(j)
