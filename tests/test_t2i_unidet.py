@@ -673,3 +673,46 @@ def _assert_same_detections(got, want):
                   and (wb[j] - gb[i]).abs().max() <= 1e-3), None)
         assert j is not None, (i, gb[i], gs[i], gc[i])
         free.discard(j)
+
+
+def test_unidet_checkpoint_loading_is_strict(fx, tmp_path):
+    """weights_only loading; every tensor matched by name and shape; the bookkeeping entries
+    (num_batches_tracked, pixel_mean / pixel_std, cell anchors) checked, not ignored."""
+    from evalsuite.policies.t2i_unidet import load_labels, load_unidet
+
+    src = fx("t2i-compbench-detectors") / "unidet"
+    ckpt = torch.load(src / "Unified_learned_OCIM_R50_6x+2x.pth", weights_only=True)
+    assert "pixel_mean" in ckpt["model"]
+    assert load_unidet(str(src / "Unified_learned_OCIM_R50_6x+2x.pth")).family == "resnet"
+    rs = torch.load(src / "Unified_learned_OCIM_RS200_6x+2x.pth", weights_only=True)["model"]
+    assert any(k.endswith("num_batches_tracked") for k in rs)
+
+    def fails(state, match):
+        path = tmp_path / "x.pth"
+        torch.save({"model": state}, path)
+        with pytest.raises((ValueError, RuntimeError), match=match):
+            load_unidet(str(path))
+
+    st = dict(ckpt["model"])
+    fails({**st, "roi_heads.extra.weight": torch.zeros(1)}, "Unexpected key")
+    fails({k: v for k, v in st.items() if k != "roi_heads.box_head.1.fc2.bias"}, "Missing key")
+    fails({**st, "pixel_mean": torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)},
+          "pixel_mean")  # an RGB mean in a BGR-config checkpoint
+    fails({**st, "proposal_generator.anchor_generator.cell_anchors.0": torch.zeros(9, 4)},
+          "cell_anchors")
+    fails({**st, "roi_heads.box_head.0.fc1.weight": torch.zeros(3, 3)}, "size mismatch")
+    path = tmp_path / "pickle.pth"
+    import argparse
+    torch.save({"model": st, "cfg": argparse.Namespace(x=1)}, path)  # an arbitrary object
+    with pytest.raises(ValueError, match="weights_only"):
+        load_unidet(str(path))
+    assert load_labels(str(src / "detection_features.pt"))[:3] == ["person", "ball", "bird"]
+
+
+def test_real_prompts_survive_the_file_name_round_trip():
+    """The scripts read the prompt back from '<prompt>_<n>.png' up to the first '_': no
+    official prompt contains one, so the item's prompt is the text they see."""
+    from pathlib import Path
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "t2i-compbench"
+    prompts = [p for f in shared.glob("*_val.txt") for p in f.read_text().splitlines()]
+    assert len(prompts) >= 2400 and not [p for p in prompts if "_" in p]

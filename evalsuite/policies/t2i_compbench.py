@@ -40,7 +40,8 @@ detectron2):
   ``en_core_web_sm`` POS tags; numeracy's object names from ``new_objects.txt`` next to the
   prompt files. Category score: the mean over images (``np.mean`` for 3d_spatial, a running
   sum for the others, as the scripts). An image on which a script would crash is a per-item
-  error.
+  error. (The scripts read the prompt back from the image file name, up to its first ``_``;
+  here it is the item's prompt, the same text for every prompt file at the pinned commit.)
 * complex - **3-in-1** (``3_in_1_eval/3_in_1.py``): per image, (spatial + attribute) * 0.5 for
   prompts in ``complex_val_spatial.txt``, (action + attribute) * 0.5 for those in
   ``complex_val_action.txt``, (attribute + spatial + action) / 3 otherwise, where attribute =
