@@ -7,7 +7,8 @@ detections pass the 0.1 threshold), saves them as a detectron2 ``{"model": ...}`
 loads that with :func:`evalsuite.policies.t2i_unidet.load_unidet` (strict, weights_only),
 runs both on random images of several sizes (through the eval scripts' resize) and prints the
 max |diff| of the FPN features, the RPN proposals and the final boxes / scores, and whether the
-classes agree.
+classes agree. With ``--dpt``, also the depth model: ``experts/depth``'s DPTDepthModel
+against transformers' DPT-Hybrid loaded through ``midas_to_transformers``.
 
 Needs: a T2I-CompBench checkout (commit 1b70949...), detectron2's Python sources at the commit
 T2I-CompBench pins (5aeb252...; the C++ extension is not needed: nothing on this path uses
@@ -113,12 +114,49 @@ def compare(name: str, unidet_eval: Path, sizes, seed: int, class_bias: float) -
         pb = props_up[0].proposal_boxes.tensor
         n = min(len(pb), len(props[0]))
         same_cls = torch.equal(inst.pred_classes, det.classes)
+        nan = float("nan")
         print(f"{name} {h}x{w} -> {tuple(image.shape[1:])}: features max|diff| {fdiff:.3g}; "
               f"proposals {len(pb)} vs {len(props[0])}, max|diff| "
               f"{maxdiff(pb[:n], props[0][:n]):.3g}; detections {len(inst)} vs {len(det.boxes)}, "
               f"classes equal {same_cls}, boxes max|diff| "
-              f"{maxdiff(inst.pred_boxes.tensor, det.boxes) if same_cls else float('nan'):.3g}, "
-              f"scores max|diff| {maxdiff(inst.scores, det.scores) if same_cls else float('nan'):.3g}")
+              f"{maxdiff(inst.pred_boxes.tensor, det.boxes) if same_cls else nan:.3g}, "
+              f"scores max|diff| {maxdiff(inst.scores, det.scores) if same_cls else nan:.3g}")
+
+
+def compare_dpt(unidet_eval: Path, seed: int) -> None:
+    """``experts/depth/models.py`` DPTDepthModel(vitb_rn50_384) on random weights against
+    transformers' DPTForDepthEstimation loaded from its state dict through
+    ``midas_to_transformers``, at the eval's 480 x 480 input."""
+    import torch
+
+    from evalsuite.policies.t2i_depth import load_depth_model
+
+    import importlib.util
+    pkg = types.ModuleType("dpt_upstream")  # experts/depth imports its siblings relatively
+    pkg.__path__ = [str(unidet_eval / "experts/depth")]
+    sys.modules["dpt_upstream"] = pkg
+    spec = importlib.util.spec_from_file_location(
+        "dpt_upstream.models", unidet_eval / "experts/depth/models.py")
+    models = importlib.util.module_from_spec(spec)
+    sys.modules["dpt_upstream.models"] = models
+    spec.loader.exec_module(models)
+    torch.manual_seed(seed)
+    up = models.DPTDepthModel(path=None, backbone="vitb_rn50_384", non_negative=True,
+                              enable_attention_hooks=False).eval()
+    state = up.state_dict()
+    g = torch.Generator().manual_seed(seed)
+    for k, v in state.items():  # make norms and biases matter
+        if v.is_floating_point() and ("norm" in k or k.endswith("bias")):
+            v.add_(torch.randn(v.shape, generator=g) * 0.1)
+    up.load_state_dict(state)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "dpt_hybrid-midas.pt"
+        torch.save(state, path)
+        ours = load_depth_model(str(path))
+    x = torch.randn(2, 3, 480, 480, generator=g)
+    a, b = up(x), ours(pixel_values=x).predicted_depth
+    print(f"DPT-Hybrid 480x480: depth max|diff| {maxdiff(a, b):.3g} (max |depth| "
+          f"{float(a.abs().max()):.3g})")
 
 
 def main() -> None:
@@ -126,7 +164,8 @@ def main() -> None:
     ap.add_argument("--t2i-compbench", required=True, type=Path)
     ap.add_argument("--detectron2", required=True, type=Path,
                     help="a folder holding the detectron2 package sources")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--dpt", action="store_true", help="also compare the depth model (timm)")
     ap.add_argument("--sizes", nargs="+", default=["512x512", "300x500", "64x48"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--class-bias", type=float, default=-2.0,
@@ -141,6 +180,8 @@ def main() -> None:
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
     for name in args.configs:
         compare(name, unidet_eval, sizes, args.seed, args.class_bias)
+    if args.dpt:
+        compare_dpt(unidet_eval, args.seed)
 
 
 if __name__ == "__main__":

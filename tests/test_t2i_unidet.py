@@ -395,12 +395,13 @@ def test_all_eight_categories_end_to_end(fx, tmp_path, standin_spacy):
 
     det = fx("t2i-compbench-detectors")
     data = fx("t2i-compbench")
+    unidet = det / "unidet"
     r = _cli(["--policy", str(fx("policy-t2i")), "--bench", "t2i-compbench", "--data-path",
               str(data), "--bench-option", "prompts_per_category=1",
               "--bench-option", f"scorer_path={fx('t2i-compbench-scorers')}",
-              "--bench-option", f"unidet_rs200={det / 'unidet/Unified_learned_OCIM_RS200_6x+2x.pth'}",
-              "--bench-option", f"unidet_r50={det / 'unidet/Unified_learned_OCIM_R50_6x+2x.pth'}",
-              "--bench-option", f"unidet_labels={det / 'unidet/detection_features.pt'}",
+              "--bench-option", f"unidet_rs200={unidet / 'Unified_learned_OCIM_RS200_6x+2x.pth'}",
+              "--bench-option", f"unidet_r50={unidet / 'Unified_learned_OCIM_R50_6x+2x.pth'}",
+              "--bench-option", f"unidet_labels={unidet / 'detection_features.pt'}",
               "--bench-option", f"depth_model={det / 'dpt-hybrid-midas'}",
               "--samples-per-prompt", "1", "-o", "num_inference_steps=2", "-B", "4",
               "--out", str(tmp_path), "--run-name", "all"])
@@ -716,3 +717,28 @@ def test_real_prompts_survive_the_file_name_round_trip():
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "t2i-compbench"
     prompts = [p for f in shared.glob("*_val.txt") for p in f.read_text().splitlines()]
     assert len(prompts) >= 2400 and not [p for p in prompts if "_" in p]
+
+
+def test_midas_names_map_onto_transformers():
+    """The released .pt's names: timm's fused qkv rows are (query, key, value) in thirds; the
+    ViT's ImageNet classifier is dropped; refinenet4 (coarsest) is fusion layer 0; an
+    unknown name is refused. (scripts/check_unidet_against_upstream.py --dpt compares the
+    whole converted model with the upstream module.)"""
+    from evalsuite.policies.t2i_depth import midas_to_transformers
+
+    qkv = torch.arange(12.0).view(6, 2)
+    out = midas_to_transformers({
+        "pretrained.model.blocks.3.attn.qkv.weight": qkv,
+        "pretrained.model.head.weight": torch.zeros(1000, 2),
+        "scratch.refinenet4.resConfUnit2.conv1.bias": torch.ones(1),
+        "pretrained.act_postprocess4.4.weight": torch.ones(1),
+        "pretrained.model.patch_embed.backbone.stages.2.blocks.5.norm3.weight": torch.ones(1)})
+    att = "dpt.encoder.layer.3.attention.attention"
+    assert torch.equal(out[f"{att}.query.weight"], qkv[:2])
+    assert torch.equal(out[f"{att}.value.weight"], qkv[4:])
+    assert set(out) == {f"{att}.query.weight", f"{att}.key.weight", f"{att}.value.weight",
+                        "neck.fusion_stage.layers.0.residual_layer2.convolution1.bias",
+                        "neck.reassemble_stage.layers.3.resize.weight",
+                        "dpt.embeddings.backbone.bit.encoder.stages.2.layers.5.norm3.weight"}
+    with pytest.raises(ValueError, match="unexpected"):
+        midas_to_transformers({"pretrained.model.fc_norm.weight": torch.ones(1)})
