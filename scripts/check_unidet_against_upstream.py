@@ -148,6 +148,7 @@ def compare_dpt(unidet_eval: Path, seed: int) -> None:
     for k, v in state.items():  # make norms and biases matter
         if v.is_floating_point() and ("norm" in k or k.endswith("bias")):
             v.add_(torch.randn(v.shape, generator=g) * 0.1)
+    state["scratch.output_conv.4.bias"].fill_(0.5)  # keep the final ReLU from zeroing all
     up.load_state_dict(state)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dpt_hybrid-midas.pt"

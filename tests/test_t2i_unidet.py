@@ -395,13 +395,13 @@ def test_all_eight_categories_end_to_end(fx, tmp_path, standin_spacy):
 
     det = fx("t2i-compbench-detectors")
     data = fx("t2i-compbench")
-    unidet = det / "unidet"
+    unidet = det / "unidet" / "expert_weights"
     r = _cli(["--policy", str(fx("policy-t2i")), "--bench", "t2i-compbench", "--data-path",
               str(data), "--bench-option", "prompts_per_category=1",
               "--bench-option", f"scorer_path={fx('t2i-compbench-scorers')}",
               "--bench-option", f"unidet_rs200={unidet / 'Unified_learned_OCIM_RS200_6x+2x.pth'}",
               "--bench-option", f"unidet_r50={unidet / 'Unified_learned_OCIM_R50_6x+2x.pth'}",
-              "--bench-option", f"unidet_labels={unidet / 'detection_features.pt'}",
+              "--bench-option", f"unidet_labels={det / 'unidet/detection_features.pt'}",
               "--bench-option", f"depth_model={det / 'dpt-hybrid-midas'}",
               "--samples-per-prompt", "1", "-o", "num_inference_steps=2", "-B", "4",
               "--out", str(tmp_path), "--run-name", "all"])
@@ -641,7 +641,7 @@ def test_unidet_equals_plain_recomputation(fx, name, resnest, sizes):
 
     from evalsuite.policies.t2i_unidet import load_unidet, unidet_input
 
-    path = fx("t2i-compbench-detectors") / "unidet" / name
+    path = fx("t2i-compbench-detectors") / "unidet" / "expert_weights" / name
     st = torch.load(path, weights_only=True)["model"]
     model = load_unidet(str(path))
     rng = np.random.default_rng(5)
@@ -682,10 +682,12 @@ def test_unidet_checkpoint_loading_is_strict(fx, tmp_path):
     from evalsuite.policies.t2i_unidet import load_labels, load_unidet
 
     src = fx("t2i-compbench-detectors") / "unidet"
-    ckpt = torch.load(src / "Unified_learned_OCIM_R50_6x+2x.pth", weights_only=True)
+    r50 = src / "expert_weights" / "Unified_learned_OCIM_R50_6x+2x.pth"
+    ckpt = torch.load(r50, weights_only=True)
     assert "pixel_mean" in ckpt["model"]
-    assert load_unidet(str(src / "Unified_learned_OCIM_R50_6x+2x.pth")).family == "resnet"
-    rs = torch.load(src / "Unified_learned_OCIM_RS200_6x+2x.pth", weights_only=True)["model"]
+    assert load_unidet(str(r50)).family == "resnet"
+    rs = torch.load(src / "expert_weights" / "Unified_learned_OCIM_RS200_6x+2x.pth",
+                    weights_only=True)["model"]
     assert any(k.endswith("num_batches_tracked") for k in rs)
 
     def fails(state, match):

@@ -51,9 +51,10 @@ detectron2):
 Options (``--bench-option k=v``): ``categories`` (comma list), ``prompts_per_category``,
 ``np_num`` (8), ``np_backend`` (``spacy``, upstream; or ``split-and``: a documented
 *substitute* splitting on "and"/"," - its metrics are renamed ``blip_vqa[np=split-and]``),
-``scorer_path`` (a folder with ``blip-vqa/``, ``clip/``, ``unidet/`` and
-``dpt-hybrid-midas/``), ``blip_model``, ``clip_model``, ``unidet_rs200`` / ``unidet_r50``
-(``.pth`` files; RS200 defaults to ``shikunl/prismer`` on the hub, R50 - on Google Drive only,
+``scorer_path`` (a folder with ``blip-vqa/``, ``clip/``, ``dpt-hybrid-midas/`` and
+``unidet/`` holding ``detection_features.pt`` and ``expert_weights/<checkpoint>.pth``, the
+layout ``evalsuite prepare`` writes), ``blip_model``, ``clip_model``, ``unidet_rs200`` /
+``unidet_r50`` (``.pth`` files; RS200 defaults to ``shikunl/prismer`` on the hub, R50 - on Google Drive only,
 see the README - has no default), ``unidet_labels`` (``detection_features.pt``; default: the
 file at the pinned commit), ``depth_model`` (default ``Intel/dpt-hybrid-midas``),
 ``detector_dtype`` (``float32``; UniDet and DPT run in it whatever the run's dtype).
@@ -318,9 +319,8 @@ class CompBenchScorer:
         from evalsuite.policies.t2i_depth import HUB_ID
         from evalsuite.policies.t2i_unidet import R50_FILE, RS200_HUB
         unidet = f"{base}/unidet" if base else None
-        self.unidet_src = {
-            "rs200": o.get("unidet_rs200") or (f"{unidet}/{Path(RS200_HUB[1]).name}"
-                                               if unidet else None),
+        self.unidet_src = {  # scorer_path layout: unidet/expert_weights/<file>, as upstream
+            "rs200": o.get("unidet_rs200") or (f"{unidet}/{RS200_HUB[1]}" if unidet else None),
             "r50": o.get("unidet_r50") or (f"{unidet}/{R50_FILE}" if unidet else None)}
         self.labels_src = o.get("unidet_labels") or (f"{unidet}/detection_features.pt"
                                                      if unidet else None)
@@ -377,9 +377,9 @@ class CompBenchScorer:
         if family == "rs200":
             from huggingface_hub import hf_hub_download
             return hf_hub_download(*RS200_HUB)
-        raise ValueError(f"T2I-CompBench numeracy / 3d_spatial use UniDet's {R50_FILE}, which is "
-                         f"published on Google Drive only ({R50_SOURCE}, e.g. `gdown` it); pass "
-                         "--bench-option unidet_r50=<path>")
+        raise ValueError(f"T2I-CompBench numeracy / 3d_spatial use UniDet's {Path(R50_FILE).name}, "
+                         f"which is published on Google Drive only ({R50_SOURCE}, e.g. `gdown` "
+                         "it); pass --bench-option unidet_r50=<path>")
 
     def _labels_path(self) -> str:
         if self.labels_src:

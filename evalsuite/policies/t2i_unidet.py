@@ -52,8 +52,9 @@ if TYPE_CHECKING:
     import torch
 
 COMMIT = "1b7094991a57f3c22abdd4f6e8ba6c1a15517073"
+# the T2I-CompBench README's downloads; its scripts read experts/expert_weights/<file>
 RS200_HUB = ("shikunl/prismer", "expert_weights/Unified_learned_OCIM_RS200_6x+2x.pth")
-R50_FILE = "Unified_learned_OCIM_R50_6x+2x.pth"
+R50_FILE = "expert_weights/Unified_learned_OCIM_R50_6x+2x.pth"
 R50_SOURCE = "https://docs.google.com/uc?id=1C4sgkirmgMumKXXiLOPmCKNTZAc3oVbq"  # README gdown
 LABELS_URL = ("https://raw.githubusercontent.com/Karine-Huang/T2I-CompBench/"
               f"{COMMIT}/UniDet_eval/dataset/detection_features.pt")
