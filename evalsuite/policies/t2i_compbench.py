@@ -238,11 +238,18 @@ class T2ICompBench(PolicyBenchmark):
 
     def preflight(self) -> None:
         """Fail before generating anything when a needed scorer dependency is missing."""
+        from evalsuite.registry import missing_modules
+
         cats = set(self.categories())
+        needed = (["torchvision"] if cats & set(DETECTOR) else []) + (
+            ["timm"] if cats & {"spatial", "complex"} else []) + (
+            ["word2number"] if "numeracy" in cats else [])
+        if missing_modules(needed):
+            raise ValueError(f"T2I-CompBench's UniDet categories need {', '.join(needed)} "
+                             "(pip install 'evalsuite[policy]')")
         needs_spacy = cats & set(NEEDS_SPACY) or (self.np_backend == "spacy"
                                                     and cats & set(ATTRIBUTE))
         if needs_spacy:
-            from evalsuite.registry import missing_modules
             if missing_modules(["spacy", "en_core_web_sm"]):
                 raise ValueError(
                     "T2I-CompBench BLIP-VQA noun phrases, the UniDet categories' objects and "
