@@ -161,6 +161,7 @@ def test_relation_score_equals_determine_position():
     from reference.t2i_compbench_unidet import determine_position_2d, determine_position_3d
 
     rng = random.Random(0)
+    g = torch.Generator().manual_seed(0)
     rels = SPATIAL_REL + ("in front of", "behind", "hidden", None)
     seen = set()
     for n in range(1500):
@@ -172,7 +173,7 @@ def test_relation_score_equals_determine_position():
             d = rng.choice([149.9, 150.0, 150.1])
             b2 = (b1[0] + d, b1[1] + rng.uniform(-200, 200), b1[2] + d, b1[3] + 1)
         h, w = rng.choice([(64, 64), (32, 64), (64, 21)]) if size == 64 else (size // 4, size)
-        depth = (torch.randint(0, 256, (h, w)).float() / 255.0)
+        depth = torch.randint(0, 256, (h, w), generator=g).float() / 255.0
         if n % 11 == 0:
             depth = torch.full((h, w), 0.5)  # equal means: depth_diff == 0
         rel = rng.choice(rels)
@@ -218,6 +219,7 @@ def test_spatial_3d_score_equals_3d_spatial_eval():
     from reference.t2i_compbench_unidet import spatial_3d_image
 
     rng = random.Random(2)
+    g = torch.Generator().manual_seed(2)
     nlp = _NLP()
     rels = ("in front of", "behind", "hidden", "on the left of", "beside")
     outcomes = {"raises": 0, "zero": 0, "positive": 0}
@@ -226,7 +228,7 @@ def test_spatial_3d_score_equals_3d_spatial_eval():
         size = rng.choice([64, 120])
         pool = CLASSES + ("catfish", "hot dog", "tablet") + tuple(t.text for t in nlp(prompt))
         det, sc = _detections(rng, size, pool)
-        depth = torch.randint(0, 256, (size, size)).float() / 255.0
+        depth = torch.randint(0, 256, (size, size), generator=g).float() / 255.0
         toks = _tokens(nlp(prompt))
         got = _compare(lambda: spatial_3d_score(prompt, toks, det, depth),
                        lambda: spatial_3d_image(prompt, nlp, det.names, det.boxes, sc, depth))
