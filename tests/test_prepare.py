@@ -307,17 +307,25 @@ def test_policy_benchmark_fetches_prompts_and_scorers(server, fake_hub, tmp_path
     and both scorer checkpoints; the printed flags name the data and scorer folders."""
     from evalsuite.policies import t2i_compbench as t2i
 
+    from evalsuite.policies import t2i_unidet
+
     repos, calls = fake_hub
-    for repo_id in ("Salesforce/blip-vqa-capfilt-large", "openai/clip-vit-base-patch32"):
+    for repo_id in ("Salesforce/blip-vqa-capfilt-large", "openai/clip-vit-base-patch32",
+                    "Intel/dpt-hybrid-midas", "shikunl/prismer"):
         d = tmp_path / "hub" / repo_id
         d.mkdir(parents=True)
         (d / "config.json").write_text(json.dumps({"repo": repo_id}))
         repos[repo_id] = d
+    (tmp_path / "hub" / "shikunl/prismer" / "expert_weights").mkdir()
+    (tmp_path / "hub" / "shikunl/prismer" / t2i_unidet.RS200_HUB[1]).write_bytes(b"rs200")
     prompts = {}
-    for f in [*t2i.FILES.values(), *t2i.COMPLEX_LISTS.values()]:
+    for f in [*t2i.FILES.values(), *t2i.COMPLEX_LISTS.values(), t2i.OBJECTS_FILE]:
         prompts[f] = f"a prompt from {f}\n".encode()
         server.add(f"/{t2i.COMMIT}/{f}", prompts[f])
+    server.add(f"/{t2i.COMMIT}/detection_features.pt", b"labels")
     monkeypatch.setattr(t2i, "RAW", f"{server.url}/{t2i.COMMIT}/{{file}}")
+    monkeypatch.setattr(t2i_unidet, "LABELS_URL",
+                        f"{server.url}/{t2i.COMMIT}/detection_features.pt")
     r = runner.invoke(app, ["prepare", "--bench", "t2i-compbench", "--out", str(tmp_path / "d"),
                             "--no-progress"])
     assert r.exit_code == 0, r.output
@@ -325,7 +333,10 @@ def test_policy_benchmark_fetches_prompts_and_scorers(server, fake_hub, tmp_path
     assert f"--data-path {root}" in r.output
     assert f"--bench-option scorer_path={root / 'scorers'}" in r.output
     assert (root / "scorers" / "clip" / "config.json").is_file()
-    assert [c["repo_type"] for c in calls] == ["model", "model"]
+    assert [c["repo_type"] for c in calls] == ["model"] * 4
+    unidet = root / "scorers" / "unidet"  # the layout the scorer reads under scorer_path
+    assert (unidet / t2i_unidet.RS200_HUB[1]).read_bytes() == b"rs200"
+    assert (unidet / "detection_features.pt").read_bytes() == b"labels"
     items = t2i.T2ICompBench(categories="color").load_items(str(root), None)
     assert [it.prompt for it in items] == ["a prompt from color_val.txt"]
     m = json.loads((root / MANIFEST).read_text())

@@ -93,7 +93,7 @@ def _cls(name: str):
 
 def plans() -> dict[str, Plan]:
     """One plan per benchmark, built from the benchmark modules' own ids and layouts."""
-    from evalsuite.policies import mmbench, t2i_compbench as t2i, vbench
+    from evalsuite.policies import mmbench, t2i_compbench as t2i, t2i_depth, t2i_unidet, vbench
 
     genai = _cls("genai-bench")
     out: dict[str, Plan] = {}
@@ -123,14 +123,23 @@ def plans() -> dict[str, Plan]:
         "video-mme", (Hub(vmme.hub_id, patterns=("videomme/*", "videos_chunked_*.zip"),
                           revision=vmme.revision, dataset=True),),
         unzip=("videos_chunked_*.zip",), notes=("the videos are about 100 GB",))
-    t2i_files = [*t2i.FILES.values(), *t2i.COMPLEX_LISTS.values()]
+    t2i_files = [*t2i.FILES.values(), *t2i.COMPLEX_LISTS.values(), t2i.OBJECTS_FILE]
+    unidet = "scorers/unidet"
     out["t2i-compbench"] = Plan(
         "t2i-compbench",
         (*[Url(t2i.RAW.replace(t2i.COMMIT, "{revision}").replace("{file}", f), f,
                revision=t2i.COMMIT, dataset=True) for f in t2i_files],
          Hub("Salesforce/blip-vqa-capfilt-large", "model", dest="scorers/blip-vqa"),
-         Hub("openai/clip-vit-base-patch32", "model", dest="scorers/clip")),
-        scorer_path="scorers")
+         Hub("openai/clip-vit-base-patch32", "model", dest="scorers/clip"),
+         Hub(t2i_depth.HUB_ID, "model", dest="scorers/dpt-hybrid-midas"),
+         Hub(t2i_unidet.RS200_HUB[0], "model", patterns=(t2i_unidet.RS200_HUB[1],),
+             dest=unidet),
+         Url(t2i_unidet.LABELS_URL.replace(t2i.COMMIT, "{revision}"),
+             f"{unidet}/detection_features.pt", revision=t2i.COMMIT)),
+        scorer_path="scorers",
+        notes=(f"UniDet's {t2i_unidet.R50_FILE} (numeracy, 3d_spatial) is on Google Drive "
+               f"only: `gdown {t2i_unidet.R50_SOURCE.rsplit('=', 1)[1]}` into "
+               f"{unidet}/expert_weights/",))
     scorers: list[Hub | Url] = []
     for key, src in vbench.DEFAULTS.items():
         dest = f"scorers/{vbench.SCORER_LAYOUT[key]}"

@@ -30,20 +30,34 @@ detectron2):
 * non_spatial - **CLIPScore** (``CLIPScore_eval/CLIP_similarity.py``): plain cosine
   similarity of the L2-normalised ViT-B/32 image and text embeddings (no x100, no 2.5w
   rescaling, no clipping at 0); weights ``openai/clip-vit-base-patch32``.
-* spatial / numeracy / 3d_spatial - **UniDet** (``UniDet_eval/*``) needs detectron2 and the
-  UniDet code, which do not build on current torch: reported as *unavailable*, never
-  substituted silently. Images are still generated and kept.
-* complex - **3-in-1** (``3_in_1_eval/3_in_1.py``): per image, (attribute + spatial) / 2 for
-  prompts in ``complex_val_spatial.txt``, (attribute + action) / 2 for those in
+* spatial / numeracy / 3d_spatial - **UniDet** (``UniDet_eval/2D_spatial_eval.py``,
+  ``numeracy_eval.py``, ``3D_spatial_eval.py``): the detector re-implemented on current torch
+  (:mod:`evalsuite.policies.t2i_unidet`; RS200 for spatial and complex, R50 for numeracy and
+  3d_spatial, as the scripts load them), DPT-Hybrid depth for 3d_spatial
+  (:mod:`evalsuite.policies.t2i_depth`), and the per-image rules of the scripts
+  (:mod:`evalsuite.policies.t2i_unidet_rules`: box-centre relations with the IoU / distance
+  thresholds, mean box depths, the counting rule). The prompt's objects come from spaCy
+  ``en_core_web_sm`` POS tags; numeracy's object names from ``new_objects.txt`` next to the
+  prompt files. Category score: the mean over images (``np.mean`` for 3d_spatial, a running
+  sum for the others, as the scripts). An image on which a script would crash is a per-item
+  error. (The scripts read the prompt back from the image file name, up to its first ``_``;
+  here it is the item's prompt, the same text for every prompt file at the pinned commit.)
+* complex - **3-in-1** (``3_in_1_eval/3_in_1.py``): per image, (spatial + attribute) * 0.5 for
+  prompts in ``complex_val_spatial.txt``, (action + attribute) * 0.5 for those in
   ``complex_val_action.txt``, (attribute + spatial + action) / 3 otherwise, where attribute =
-  BLIP-VQA, spatial = UniDet, action = CLIPScore of the prompt with adjectives removed (spaCy
-  POS). The UniDet term makes 3-in-1 unavailable here for spatial prompts; it is computed for
-  action-only prompts and the components are reported.
+  BLIP-VQA, spatial = the UniDet spatial score of ``2D_spatial_eval.py --complex True``, action
+  = CLIPScore of the prompt with adjectives removed (spaCy POS).
 
 Options (``--bench-option k=v``): ``categories`` (comma list), ``prompts_per_category``,
 ``np_num`` (8), ``np_backend`` (``spacy``, upstream; or ``split-and``: a documented
 *substitute* splitting on "and"/"," - its metrics are renamed ``blip_vqa[np=split-and]``),
-``scorer_path`` (a folder with ``blip-vqa/`` and ``clip/``), ``blip_model``, ``clip_model``.
+``scorer_path`` (a folder with ``blip-vqa/``, ``clip/``, ``dpt-hybrid-midas/`` and
+``unidet/`` holding ``detection_features.pt`` and ``expert_weights/<checkpoint>.pth``, the
+layout ``evalsuite prepare`` writes), ``blip_model``, ``clip_model``, ``unidet_rs200`` /
+``unidet_r50`` (``.pth`` files; RS200 defaults to ``shikunl/prismer`` on the hub, R50 - on Google Drive only,
+see the README - has no default), ``unidet_labels`` (``detection_features.pt``; default: the
+file at the pinned commit), ``depth_model`` (default ``Intel/dpt-hybrid-midas``),
+``detector_dtype`` (``float32``; UniDet and DPT run in it whatever the run's dtype).
 """
 
 from __future__ import annotations
@@ -52,7 +66,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric, unavailable
+from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric
 from evalsuite.types import ItemError, Score
 
 REPO = "Karine-Huang/T2I-CompBench"
@@ -64,8 +78,10 @@ FILES = {c: f"{c}_val.txt" for c in CATEGORIES}
 COMPLEX_LISTS = {"spatial": "complex_val_spatial.txt", "action": "complex_val_action.txt"}
 ATTRIBUTE = ("color", "shape", "texture")
 UNIDET = ("spatial", "numeracy", "3d_spatial")
-UNIDET_REASON = ("UniDet (detectron2-based detector used upstream for spatial/numeracy/"
-                 "3d_spatial) does not build on current torch/detectron2; not substituted")
+NEEDS_SPACY = ("spatial", "numeracy", "3d_spatial", "complex")
+OBJECTS_FILE = "new_objects.txt"  # numeracy_eval.py: singular - plural object names
+# which UniDet checkpoint each category's script loads (model_bank.py / model_bank_3d.py)
+DETECTOR = {"spatial": "rs200", "complex": "rs200", "numeracy": "r50", "3d_spatial": "r50"}
 
 
 # --- formulas (unit-tested by hand) --------------------------------------------------------------
@@ -145,6 +161,12 @@ class T2ICompBench(PolicyBenchmark):
                        "identity)",
         "blip_model": "BLIP-VQA hub id or folder",
         "clip_model": "CLIP hub id or folder",
+        "unidet_rs200": "UniDet RS200 checkpoint (spatial, complex): a .pth file or URL",
+        "unidet_r50": "UniDet R50 checkpoint (numeracy, 3d_spatial; Google Drive only: no "
+                      "default)",
+        "unidet_labels": "UniDet's detection_features.pt (label names)",
+        "depth_model": "DPT-Hybrid MiDaS depth model (3d_spatial): hub id or folder",
+        "detector_dtype": "float32 (default) | float16 | bfloat16 for UniDet and the depth model",
     }
     kind: ClassVar[str] = "generation"
     policy_task: ClassVar[str] = "text-to-image"
@@ -154,16 +176,17 @@ class T2ICompBench(PolicyBenchmark):
     default_split: ClassVar[str] = "val"
     modality: ClassVar[str] = "image"
     samples_per_prompt: ClassVar[int] = 10  # 3_in_1.py: num = 10 images per prompt
-    availability_note: ClassVar[str | None] = ("spatial/numeracy/3d_spatial and complex 3-in-1 "
-                                               "unavailable (UniDet); BLIP-VQA needs spacy + "
-                                               "en_core_web_sm")
+    availability_note: ClassVar[str | None] = ("spaCy + en_core_web_sm needed for BLIP-VQA noun "
+                                               "phrases and the UniDet categories")
     metric_notes: ClassVar[dict[str, str]] = {
         "<attr>/blip_vqa": "color/shape/texture: product over noun phrases of "
                            "P(yes)/(P(yes)+P(no)) (4-decimal answers, float32 product "
                            "rounded to 4 decimals), mean over images",
         "non_spatial/clipscore": "cosine of normalised CLIP ViT-B/32 embeddings, mean",
-        "complex/3_in_1": "unavailable for spatial prompts (UniDet)",
-        "spatial|numeracy|3d_spatial": UNIDET_REASON,
+        "spatial|3d_spatial/unidet": "UniDet boxes (RS200 / R50 + DPT depth): 0.25 per "
+                                     "detected object score + relation / 2, mean over images",
+        "numeracy/unidet": "UniDet R50: per object 1/n for detected + count right, mean",
+        "complex/3_in_1": "BLIP-VQA with UniDet spatial and/or CLIP action, by prompt type",
     }
 
     # -- data -----------------------------------------------------------------------------
@@ -208,6 +231,10 @@ class T2ICompBench(PolicyBenchmark):
             if cat == "complex":
                 lists = {k: {p.split(".")[0].lower() for p in self._read(data_path, f)}
                          for k, f in COMPLEX_LISTS.items()}
+            if cat == "numeracy":
+                from evalsuite.policies.t2i_unidet_rules import read_objects
+                self.numeracy_objects = read_objects("\n".join(self._read(data_path,
+                                                                           OBJECTS_FILE)))
             for i, p in enumerate(prompts):
                 meta: dict[str, Any] = {"line": i}
                 if cat == "complex":
@@ -228,17 +255,25 @@ class T2ICompBench(PolicyBenchmark):
 
     def preflight(self) -> None:
         """Fail before generating anything when a needed scorer dependency is missing."""
+        from evalsuite.registry import missing_modules
+
         cats = set(self.categories())
-        needs_spacy = "complex" in cats or (self.np_backend == "spacy" and cats & set(ATTRIBUTE))
+        needed = (["torchvision"] if cats & set(DETECTOR) else []) + (
+            ["timm"] if cats & {"spatial", "complex"} else []) + (
+            ["word2number"] if "numeracy" in cats else [])
+        if missing_modules(needed):
+            raise ValueError(f"T2I-CompBench's UniDet categories need {', '.join(needed)} "
+                             "(pip install 'evalsuite[policy]')")
+        needs_spacy = cats & set(NEEDS_SPACY) or (self.np_backend == "spacy"
+                                                    and cats & set(ATTRIBUTE))
         if needs_spacy:
-            from evalsuite.registry import missing_modules
             if missing_modules(["spacy", "en_core_web_sm"]):
                 raise ValueError(
-                    "T2I-CompBench BLIP-VQA noun phrases and the complex category's CLIPScore "
-                    "use spaCy en_core_web_sm (pip install spacy && python -m spacy download "
-                    "en_core_web_sm); for color/shape/texture you may instead pass "
-                    "--bench-option np_backend=split-and (a documented substitute, reported "
-                    "under its own metric name)")
+                    "T2I-CompBench BLIP-VQA noun phrases, the UniDet categories' objects and "
+                    "the complex category's CLIPScore use spaCy en_core_web_sm (pip install "
+                    "spacy && python -m spacy download en_core_web_sm); for color/shape/"
+                    "texture you may instead pass --bench-option np_backend=split-and (a "
+                    "documented substitute, reported under its own metric name)")
 
     def scorer(self, device: str, dtype: str) -> "CompBenchScorer":
         return CompBenchScorer(self, device, dtype)
@@ -261,7 +296,7 @@ class T2ICompBench(PolicyBenchmark):
                 continue
             ex = rec.score.extras
             cat = ex.get("category")
-            for name in ("blip_vqa", "clipscore", "3_in_1", "clipscore_no_adj"):
+            for name in ("blip_vqa", "clipscore", "3_in_1", "clipscore_no_adj", "unidet"):
                 if ex.get(name) is not None:
                     vals[f"{cat}/{name}"][key[1]] = float(ex[name])
         cats = sorted({it.category for it in items}, key=CATEGORIES.index)
@@ -271,23 +306,29 @@ class T2ICompBench(PolicyBenchmark):
             v = vals.get(k, {})
             return metric(sum(v.values()) / len(v) if v else None, len(v), per_item=v)
 
+        def np_mean(k):  # 3D_spatial_eval.py averages with np.mean (pairwise summation)
+            import numpy as np
+            v = vals.get(k, {})
+            return metric(float(np.mean(list(v.values()))) if v else None, len(v), per_item=v)
+
         for cat in cats:
             if cat in ATTRIBUTE:
                 m[f"{cat}/blip_vqa{suffix}"] = mean(f"{cat}/blip_vqa")
             elif cat == "non_spatial":
                 m["non_spatial/clipscore"] = mean("non_spatial/clipscore")
             elif cat in UNIDET:
-                m[f"{cat}/unidet"] = unavailable(UNIDET_REASON)
+                m[f"{cat}/unidet"] = (np_mean if cat == "3d_spatial" else mean)(f"{cat}/unidet")
             elif cat == "complex":
-                m["complex/3_in_1"] = unavailable(
-                    "needs the UniDet spatial term for spatial prompts; " + UNIDET_REASON)
+                m[f"complex/3_in_1{suffix}"] = mean("complex/3_in_1")
                 m[f"complex/blip_vqa{suffix}"] = mean("complex/blip_vqa")
-                m["complex/3_in_1_action_prompts_only"] = mean("complex/3_in_1")
+                m["complex/unidet_spatial"] = mean("complex/unidet")
+                m["complex/clipscore_no_adj"] = mean("complex/clipscore_no_adj")
         return {"metrics": m, "breakdown": {}, "noun_phrases": self.np_backend}
 
 
 class CompBenchScorer:
-    """BLIP-VQA and CLIP, batched over (image, question) pairs / images."""
+    """BLIP-VQA and CLIP, batched over (image, question) pairs / images; UniDet batched per
+    checkpoint and input size; DPT batched over the 3d_spatial images."""
 
     def __init__(self, bench: T2ICompBench, device: str, dtype: str):
         self.bench, self.device, self.dtype = bench, device, dtype
@@ -299,6 +340,16 @@ class CompBenchScorer:
                                                 "openai/clip-vit-base-patch32")
         self.np_num = int(o.get("np_num", 8))
         self._nlp = None
+        from evalsuite.policies.t2i_depth import HUB_ID
+        from evalsuite.policies.t2i_unidet import R50_FILE, RS200_HUB
+        unidet = f"{base}/unidet" if base else None
+        self.unidet_src = {  # scorer_path layout: unidet/expert_weights/<file>, as upstream
+            "rs200": o.get("unidet_rs200") or (f"{unidet}/{RS200_HUB[1]}" if unidet else None),
+            "r50": o.get("unidet_r50") or (f"{unidet}/{R50_FILE}" if unidet else None)}
+        self.labels_src = o.get("unidet_labels") or (f"{unidet}/detection_features.pt"
+                                                     if unidet else None)
+        self.depth_src = o.get("depth_model") or (f"{base}/dpt-hybrid-midas" if base else HUB_ID)
+        self.detector_dtype = str(o.get("detector_dtype", "float32"))
 
     def load(self) -> None:
         import torch
@@ -323,6 +374,56 @@ class CompBenchScorer:
         if cats & {"non_spatial", "complex"}:
             self.clip_proc = CLIPProcessor.from_pretrained(self.clip_src)
             self.clip = CLIPModel.from_pretrained(self.clip_src, dtype=dt).to(self.device).eval()
+        self._load_detectors(cats)
+
+    def _load_detectors(self, cats: set[str]) -> None:
+        from evalsuite.policies.t2i_depth import load_depth_model
+        from evalsuite.policies.t2i_unidet import load_labels, load_unidet
+
+        families = {DETECTOR[c] for c in cats if c in DETECTOR}
+        self.detectors = {f: load_unidet(self._unidet_path(f), self.device, self.detector_dtype)
+                          for f in sorted(families)}
+        if families:
+            self._spacy()
+            self.labels = load_labels(self._labels_path())
+            for f, det in self.detectors.items():
+                n = det.net.roi_heads.box_predictor[0].cls_score.out_features - 1
+                if n != len(self.labels):
+                    raise ValueError(f"UniDet {f} predicts {n} classes but the label file has "
+                                     f"{len(self.labels)} names")
+        if "3d_spatial" in cats:
+            self.depth = load_depth_model(self.depth_src, self.device, self.detector_dtype)
+
+    def _unidet_path(self, family: str) -> str:
+        from evalsuite.policies.t2i_unidet import R50_FILE, R50_SOURCE, RS200_HUB
+        if self.unidet_src[family]:
+            return self.unidet_src[family]
+        if family == "rs200":
+            from huggingface_hub import hf_hub_download
+            return hf_hub_download(*RS200_HUB)
+        raise ValueError(f"T2I-CompBench numeracy / 3d_spatial use UniDet's {Path(R50_FILE).name}, "
+                         f"which is published on Google Drive only ({R50_SOURCE}, e.g. `gdown` "
+                         "it); pass --bench-option unidet_r50=<path>")
+
+    def _labels_path(self) -> str:
+        if self.labels_src:
+            return self.labels_src
+        import os
+        import urllib.request
+
+        from evalsuite.policies.t2i_unidet import LABELS_URL
+        cache = Path(os.environ.get("EVALSUITE_CACHE", Path.home() / ".cache" / "evalsuite"))
+        dest = cache / "t2i-compbench" / COMMIT / "detection_features.pt"
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(".partial")
+            try:
+                urllib.request.urlretrieve(LABELS_URL, tmp)
+            except OSError as e:
+                raise ConnectionError(f"cannot fetch {LABELS_URL} ({e}); pass --bench-option "
+                                      "unidet_labels=<detection_features.pt>") from e
+            tmp.rename(dest)
+        return str(dest)
 
     def _spacy(self):
         if self._nlp is None:
@@ -355,10 +456,66 @@ class CompBenchScorer:
             p["questions"] = blip_questions(self.noun_phrases(unit.item.prompt), self.np_num)
         if cat == "non_spatial":
             p["clip_text"] = unit.item.prompt
-        if cat == "complex" and self.bench.np_backend == "spacy":
+        if cat == "complex":
             doc = self._spacy()(unit.item.prompt)  # CLIP_similarity.py --complex: drop ADJ
             p["clip_text"] = " ".join(t.text for t in doc if t.pos_ != "ADJ")
+        if cat in DETECTOR:
+            from evalsuite.policies import t2i_unidet_rules as rules
+            from evalsuite.policies.t2i_unidet import unidet_input
+
+            p["prompt"] = unit.item.prompt
+            p["tokens"] = [rules.Token(t.text, t.pos_, t.whitespace_)
+                           for t in self._spacy()(unit.item.prompt)]
+            p["det_input"] = unidet_input(img)
+            # where the script fails whatever the detections, fail before detecting
+            if cat in ("spatial", "3d_spatial"):
+                rules.simple_objects(p["tokens"])
+            if cat == "numeracy" and not rules.counted_objects(
+                    p["tokens"], *self.bench.numeracy_objects)[0]:
+                raise rules.UpstreamRaises("no counted object in the prompt (upstream: "
+                                           "ZeroDivisionError)")
         return p
+
+    def detect(self, prepared: list[dict[str, Any]]) -> dict[int, Any]:
+        """UniDet on every image that needs it, batched per checkpoint and input size (one
+        forward pass per group, so an image's boxes do not depend on its batch mates)."""
+        from collections import defaultdict
+
+        from evalsuite.policies.t2i_unidet_rules import Detections
+
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, p in enumerate(prepared):
+            if p["category"] in DETECTOR:
+                groups[(DETECTOR[p["category"]], tuple(p["det_input"].shape))].append(i)
+        out = {}
+        for (family, _), idx in groups.items():
+            found = self.detectors[family].detect([prepared[i]["det_input"] for i in idx])
+            for i, d in zip(idx, found):
+                out[i] = Detections([self.labels[c] for c in d.classes.tolist()],
+                                    [tuple(b) for b in d.boxes.float().tolist()],
+                                    d.scores.float().tolist())
+        return out
+
+    def depth_maps(self, prepared: list[dict[str, Any]]) -> dict[int, Any]:
+        from evalsuite.policies.t2i_depth import depth_as_read_back, raw_depth
+
+        idx = [i for i, p in enumerate(prepared) if p["category"] == "3d_spatial"]
+        if not idx:
+            return {}
+        raw = raw_depth(self.depth, [prepared[i]["image"] for i in idx])
+        return {i: depth_as_read_back(r, *prepared[i]["image"].size) for i, r in zip(idx, raw)}
+
+    def unidet_score(self, p: dict[str, Any], det, depth) -> float:
+        from evalsuite.policies import t2i_unidet_rules as rules
+
+        cat = p["category"]
+        if cat == "spatial":
+            return rules.spatial_score(p["prompt"], p["tokens"], det)
+        if cat == "complex":
+            return rules.spatial_score(p["prompt"], p["tokens"], det, complex_prompt=True)
+        if cat == "3d_spatial":
+            return rules.spatial_3d_score(p["prompt"], p["tokens"], det, depth)
+        return rules.numeracy_score(p["tokens"], det, *self.bench.numeracy_objects)
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
         torch = self.torch
@@ -397,11 +554,17 @@ class CompBenchScorer:
                 te = out.text_embeds / out.text_embeds.norm(dim=-1, keepdim=True)
                 sims = (ie * te).sum(-1).float().tolist()
             cos = dict(zip(clip_idx, sims))
+        detections = self.detect(prepared)
+        depths = self.depth_maps(prepared)
         scores = []
         for i, p in enumerate(prepared):
             cat = p["category"]
             ex: dict[str, Any] = {"category": cat}
             value = None
+            if i in detections:
+                d = detections[i]
+                ex["detections"] = [[n, s, *b] for n, s, b in zip(d.names, d.scores, d.boxes)]
+                ex["unidet"] = value = self.unidet_score(p, d, depths.get(i))
             if p["questions"] or cat in ATTRIBUTE or cat == "complex":
                 ex["questions"], ex["p_yes"] = p["questions"], p_yes[i]
                 ex["blip_vqa"] = blip_vqa_score(p_yes[i], self.np_num)
@@ -411,7 +574,7 @@ class CompBenchScorer:
             if cat == "complex":
                 ex["complex_type"] = p["complex_type"]
                 ex["clipscore_no_adj"] = cos.get(i)
-                ex["3_in_1"] = three_in_one(ex["blip_vqa"], None, cos.get(i),
-                                            p["complex_type"])
+                ex["3_in_1"] = value = three_in_one(ex["blip_vqa"], ex["unidet"], cos.get(i),
+                                                    p["complex_type"])
             scores.append(Score(value=value, extras=ex))
         return scores
