@@ -86,6 +86,7 @@ def _kill_when(proc: subprocess.Popen, run_dir: Path, at_least: int, timeout: fl
     while time.time() < deadline:
         if sum(complete_lines(run_dir).values()) >= at_least:
             _kill_all(proc)
+            _wait_until_unlocked(run_dir)
             return
         if proc.poll() is not None:
             raise AssertionError(f"run ended before it could be killed:\n"
@@ -93,6 +94,28 @@ def _kill_when(proc: subprocess.Popen, run_dir: Path, at_least: int, timeout: fl
         time.sleep(0.02)
     _kill_all(proc)
     raise AssertionError("no records appeared in time")
+
+
+def _wait_until_unlocked(run_dir: Path, bound: float = 120) -> None:
+    """Block until no process holds a run lock. A killed process's thread-group leader can
+    show as a zombie while its other threads still hold the open files (the lock among
+    them), so the zombie check alone races; the lock itself is the condition that matters."""
+    import fcntl
+    deadline = time.time() + bound
+    for path in run_dir.glob(".lock-r*"):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    break
+                except BlockingIOError:
+                    if time.time() > deadline:
+                        raise AssertionError(f"{path} still locked {bound:.0f} s after the kill")
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
 
 
 def _slow_cli(tmp_path: Path) -> Path:
