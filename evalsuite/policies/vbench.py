@@ -95,14 +95,17 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
                "motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality",
-               "appearance_style", "human_action", "overall_consistency", "temporal_style")
-_GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
-         "reimplemented here: detectron2 does not build on current torch")
+               "appearance_style", "human_action", "overall_consistency", "temporal_style",
+               "object_class", "multiple_objects", "color", "spatial_relationship")
 UNAVAILABLE = {
-    "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
-    "spatial_relationship": _GRIT,
     "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
 }
+# GRiT runs: VBench's ObjectDet model (object_class.py, multiple_objects.py,
+# spatial_relationship.py: initialize_model_det) and its DenseCap model (color.py:
+# initialize_model), which also describes every box with ObjectDet (det_obj)
+GRIT_MODE = {"object_class": "ObjectDet", "multiple_objects": "ObjectDet",
+             "spatial_relationship": "ObjectDet", "color": "DenseCap"}
+GRIT_TASKS = {"ObjectDet": ("ObjectDet",), "DenseCap": ("DenseCap", "ObjectDet")}
 DEFAULTS = {
     "dino": "facebook/dino-vitb16",
     "clip": "openai/clip-vit-base-patch32",
@@ -122,26 +125,39 @@ DEFAULTS = {
              "musiq_spaq_ckpt-358bb6af.pth",
     # vbench/utils.py init_submodules('motion_smoothness')
     "amt": "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth",
+    # vbench/utils.py init_submodules('object_class' ... 'color')
+    "grit": "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
+            "grit_b_densecap_objectdet.pth",
+    # grit_roi_heads.py: BertTokenizer.from_pretrained('bert-base-uncased')
+    "bert": "google-bert/bert-base-uncased",
 }
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
           "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
-          "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model"}
+          "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model",
+          "grit": "grit_model", "bert": "bert_tokenizer"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
                  "raft": "raft/raft_large_C_T_V1.pth",
                  "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth",
                  "viclip": "viclip/ViClip-InternVid-10M-FLT.pth",
                  "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
-                 "amt": "amt_model/amt-s.pth"}
+                 "amt": "amt_model/amt-s.pth",
+                 "grit": "grit_model/grit_b_densecap_objectdet.pth",
+                 "bert": "bert-base-uncased"}
 # the models re-implemented here, each built from its upstream .pth by a loader
 REIMPLEMENTED = {"umt": ("vbench_umt", "load_classifier"),
                  "viclip": ("vbench_viclip", "load_viclip"),
-                 "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt")}
+                 "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt"),
+                 "grit": ("vbench_grit", "load_grit")}
+# dimensions pooled over frames: sum of per-frame values / number of frames, all videos
+POOLED = ("subject_consistency", "background_consistency", "appearance_style", "object_class",
+          "multiple_objects", "spatial_relationship", "scene")
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
 MUSIQ_FRAME_BATCH = 8  # MUSIQ runs ~340 patches per 512 px frame through a ResNet root
 AMT_PAIR_BATCH = 4  # AMT frame pairs per forward pass (upstream: one)
+GRIT_FRAME_BATCH = 16  # same-size frames (of one or more videos) per GRiT pass (upstream: one)
 
 
 def find_full_info(data_path: str | None) -> Path:
@@ -276,13 +292,18 @@ class VBench(PolicyBenchmark):
             if not vals and reasons:
                 m[d] = unavailable(reasons[0])
                 continue
-            if d in ("subject_consistency", "background_consistency", "appearance_style"):
+            if d in POOLED:
                 value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
                 units = {ex["unit_id"]: (ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals}
             else:  # dynamic_degree (bool per video), the others: mean over videos
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
                 units = {ex["unit_id"]: float(ex[d]) for ex in vals}
-            m[d] = metric(value, len(vals), per_item=units, errors=errs)
+            extra = {}
+            if d == "color":  # color.py averages over the videos showing the object only
+                extra["videos_without_object"] = sum(
+                    1 for ex in exs if d not in ex.get("errors", {})
+                    and d not in ex.get("unavailable", {}) and ex.get(d) is None)
+            m[d] = metric(value, len(vals), per_item=units, errors=errs, **extra)
         values = {d: (m[d] or {}).get("value") if d in m else None for d in DIMENSIONS}
         return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM,
                 "normalised_scores": final_scores(values)}
@@ -441,6 +462,10 @@ class VBenchScorer:
         from transformers import CLIPTokenizer
         return CLIPTokenizer.from_pretrained(src)
 
+    def _load_bert(self, src: str):
+        from transformers import BertTokenizer
+        return BertTokenizer.from_pretrained(src)
+
     def _load_aesthetic_clip(self, src: str):
         return self._load_clip_model(src)
 
@@ -531,6 +556,11 @@ class VBenchScorer:
         if "imaging_quality" in dims:
             from evalsuite.policies.vbench_musiq import preprocess
             p["musiq_frames"] = preprocess(frames, self.musiq_mode)
+        modes = {GRIT_MODE[d] for d in dims if d in GRIT_MODE}
+        if modes:
+            sixteen = frames[D.middle_frame_indices(D.GRIT_FRAMES, len(frames))]
+            p["grit_frames"] = {m: _grit_input(sixteen, m) for m in sorted(modes)}
+            p["aux"] = unit.item.meta.get("auxiliary_info") or {}
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
             p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
@@ -538,7 +568,47 @@ class VBenchScorer:
         return p
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
+        self._run_grit(prepared)
         return [self._score(p) for p in prepared]
+
+    def _run_grit(self, prepared: list[dict[str, Any]]) -> None:
+        """GRiT on the 16 frames of every video of the batch, same-size frames of one mode
+        together; each video gets ``p["grit"][mode]`` (its frames' outputs) or an error."""
+        torch = self.torch
+        groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        for p in prepared:
+            p["grit"] = {}
+            for mode, x in p.get("grit_frames", {}).items():
+                if isinstance(x, Exception):
+                    p["grit"][mode] = x
+                else:
+                    groups[(mode, *x.shape[-2:])].append(p)
+        for (mode, *_), group in groups.items():
+            try:
+                model, tok = self.model("grit"), self.model("bert")
+            except _Unavailable as e:
+                for p in group:
+                    p["grit"][mode] = e
+                continue
+
+            def detect(x):
+                out = []
+                for chunk in x.split(GRIT_FRAME_BATCH):
+                    out += model.detect(chunk.to(self.device), tok, GRIT_TASKS[mode])
+                return out
+            try:
+                outs = detect(torch.cat([p["grit_frames"][mode] for p in group]))
+            except Exception:  # noqa: BLE001 - isolate: each video on its own
+                for p in group:
+                    try:
+                        p["grit"][mode] = detect(p["grit_frames"][mode])
+                    except Exception as e:  # noqa: BLE001 - that video's error
+                        p["grit"][mode] = e
+                continue
+            i = 0
+            for p in group:
+                n = len(p["grit_frames"][mode])
+                p["grit"][mode], i = outs[i:i + n], i + n
 
     def _score(self, p: dict[str, Any]) -> Score:
         frames = p["frames"]
@@ -645,12 +715,87 @@ class VBenchScorer:
     def _dim_temporal_style(self, p, ex):
         self._viclip("temporal_style", p, ex)
 
+    def _dim_object_class(self, p, ex):
+        sets = [D.frame_objects(f) for f in _grit_boxes(p, "object_class")]
+        ex["object_class_detected"] = [sorted(s) for s in sets]
+        _pooled_rate(ex, "object_class",
+                     D.object_class_count(_aux(p, "object_class")["object"], sets), len(sets))
+
+    def _dim_multiple_objects(self, p, ex):
+        sets = [D.frame_objects(f) for f in _grit_boxes(p, "multiple_objects")]
+        ex["multiple_objects_detected"] = [sorted(s) for s in sets]
+        key = _aux(p, "multiple_objects")["object"]
+        _pooled_rate(ex, "multiple_objects", D.multiple_objects_count(key, sets), len(sets))
+
+    def _dim_color(self, p, ex):
+        color = _aux(p, "color")["color"]
+        obj = D.color_object(p["prompt"], color)
+        frames = [D.color_frame_pairs(f) for f in _grit_boxes(p, "color")]
+        with_object, with_color = D.color_counts(color, obj, frames)
+        ex.update(color_object=obj, color_object_frames=with_object,
+                  color_color_frames=with_color)
+        # color.py: a video without a coloured box of the object is left out of the mean
+        ex["color"] = with_color / with_object if with_object else None
+
+    def _dim_spatial_relationship(self, p, ex):
+        d = "spatial_relationship"
+        s = D.spatial_frame_scores(_aux(p, d)[d], _grit_boxes(p, d))
+        ex["spatial_relationship_frame_scores"] = s
+        _pooled_rate(ex, d, float(sum(s)), len(s))
+
     def _dim_dynamic_degree(self, p, ex):
         f = p["frames"][::D.dynamic_frame_interval(p["fps"])]
         thres, count_num = D.dynamic_params(f.shape[1], f.shape[2], len(f))
         scores = self._raft_scores(f, [(i, i + 1) for i in range(len(f) - 1)], 0.05)
         ex["dynamic_flow"] = scores
         ex["dynamic_degree"] = D.is_moving(scores, thres, count_num)
+
+
+def _grit_input(frames, mode: str):
+    """The 16 frames as GRiT reads them: float RGB 0..255, (T, 3, H, W). Above 768 px on the
+    shorter side upstream resizes to 720: color.py with ``cv2.resize(INTER_LINEAR)`` on the
+    uint8 frames, the ObjectDet dimensions with torchvision ``Resize`` on the float tensor
+    (bilinear; torchvision's current antialiasing default)."""
+    import torchvision.transforms.functional as TF
+
+    from evalsuite.policies.vbench_grit import frames_to_tensor
+
+    size = D.grit_resize_size(*frames.shape[1:3])
+    if size is None:
+        return frames_to_tensor(frames)
+    if mode == "DenseCap":
+        try:
+            import cv2
+        except ImportError as e:
+            return _Unavailable(f"color needs opencv-python-headless for frames above 768 px "
+                                f"(pip install 'evalsuite[policy]'): {e}")
+        import numpy as np
+        return frames_to_tensor(np.stack([cv2.resize(f, (size[1], size[0]),
+                                                     interpolation=cv2.INTER_LINEAR)
+                                          for f in frames]))
+    return TF.resize(frames_to_tensor(frames), list(size), antialias=True)
+
+
+def _grit_boxes(p: dict[str, Any], d: str) -> list[list[tuple]]:
+    """Per frame, per box ``(description, int box, det_obj)`` as ``run_caption_tensor``."""
+    mode = GRIT_MODE[d]
+    out = p["grit"][mode]
+    if isinstance(out, Exception):
+        raise out
+    task = GRIT_TASKS[mode][0]
+    return [[(desc, box, o["ObjectDet"]) for desc, box in zip(o[task], o["int_boxes"])]
+            for o in out]
+
+
+def _aux(p: dict[str, Any], d: str) -> dict[str, Any]:
+    info = p["aux"].get(d)
+    if not isinstance(info, dict):  # upstream raises too
+        raise ValueError(f"the prompt has no auxiliary_info.{d}")
+    return info
+
+
+def _pooled_rate(ex: dict[str, Any], d: str, total: float, frames: int) -> None:
+    ex[f"{d}_sum"], ex[f"{d}_frames"], ex[d] = total, frames, total / frames
 
 
 class _Unavailable(Exception):
