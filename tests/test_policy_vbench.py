@@ -711,7 +711,30 @@ def test_metrics_aggregation_by_hand():
     assert m["temporal_flickering"]["value"] == pytest.approx((0 + 10 + 2 + 4 + 6) / 500)
     assert m["temporal_flickering"]["static_videos"] == 5
     assert m["temporal_flickering[no-static-filter]"]["value"] == pytest.approx(0.66 / 12)
-    assert m["color"]["value"] is None and "GRiT" in m["color"]["unavailable"]
+    assert m["color"]["value"] is None and m["color"]["n"] == 0  # no video scored it
+
+
+def test_semantic_aggregation_by_hand():
+    """object_class pools frames over videos; color averages the per-video rates of the
+    videos that show the object (color.py), counting the others apart."""
+    dims = ["object_class", "color"]
+    item = GenItem("vbench:0000", "a black cat", dims[0], {"dimension": dims})
+    recs = {}
+    rates = {0: (2, 1), 1: (0, 0), 2: (4, 4), 3: None}  # (object frames, colour frames)
+    for k, r in rates.items():
+        ex = {"scored": dims, "prompt": "a black cat", "k": k, "unavailable": {},
+              "errors": {}, "object_class_sum": k, "object_class_frames": 16,
+              "object_class": k / 16}
+        if r is None:
+            ex["errors"]["color"] = "ZeroDivisionError: division by zero"
+        else:
+            ex["color"] = r[1] / r[0] if r[0] else None
+        recs[("eval", f"vbench:0000#{k}")] = _Rec(ex)
+    m = VBench().metrics([item], recs)["metrics"]
+    assert m["object_class"]["value"] == pytest.approx((0 + 1 + 2 + 3) / 64)
+    assert m["color"]["value"] == pytest.approx((1 / 2 + 4 / 4) / 2)
+    assert m["color"]["n"] == 2 and m["color"]["errors"] == 1
+    assert m["color"]["videos_without_object"] == 1
 
 
 # --- the CLI end to end ----------------------------------------------------------------------

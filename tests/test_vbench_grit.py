@@ -448,3 +448,68 @@ def test_checkpoint_loading_is_strict(grit):
     s = G.sizes_from_state_dict(sd)
     assert (s.depth, s.num_heads, s.window_blocks, s.window_size) == (3, 2, (0, 2), 3)
     assert (s.text_layers, s.channels, s.fc_dim, s.img_size) == (2, 64, 48, 128)
+
+
+# --- the VBench scorer on the fixture checkpoint ------------------------------------------------
+
+def test_scorer_grit_dimensions_match_the_formulas(fx, tmp_path):
+    """The four GRiT dimensions through the scorer (fixture checkpoint and tokenizer loaded
+    from ``scorer_path``; two videos scored in one batch) equal upstream's checks (test-only
+    extract) on an independent GRiT run over the 16 middle frames of each video."""
+    import numpy as np
+
+    from evalsuite.policies import vbench_dims as D
+    from evalsuite.policies.base import GenItem, GenUnit
+    from evalsuite.policies.runner import write_video
+    from evalsuite.policies.vbench import VBench
+    from tests.reference import vbench_semantic_dims as R
+
+    scorers = fx("vbench") / "scorers"
+    aux = {"object_class": {"object": "cat"},
+           "multiple_objects": {"object": "cat and dog"},
+           "color": {"color": "black"},
+           "spatial_relationship": {"spatial_relationship": {
+               "object_a": "cat", "object_b": "dog", "relationship": "on the right of"}}}
+    dims = list(aux)
+    bench = VBench(scorer_path=str(scorers))
+    sc = bench.scorer("cpu", "float32")
+    sc.load()
+    rng = np.random.default_rng(0)
+    videos, prepared = [], []
+    for k, n in enumerate((5, 20)):  # fewer and more frames than the 16 sampled
+        frames = rng.integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
+        path = tmp_path / "samples" / "x" / f"v{k}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, frames)
+        unit = GenUnit(GenItem("vbench:0000", "a black cat", dims[0],
+                               {"dimension": dims, "auxiliary_info": aux}), k, 1)
+        prepared.append(sc.prepare(unit, path))
+        videos.append(prepared[-1]["frames"])
+    out = [s.extras for s in sc.score_batch(prepared)]
+
+    tok = __import__("transformers").BertTokenizer.from_pretrained(scorers / "bert-base-uncased")
+    model = G.load_grit(torch.load(scorers / "grit_model" / "grit_b_densecap_objectdet.pth",
+                                   weights_only=True))
+    for frames, ex in zip(videos, out):
+        assert not ex["errors"] and not ex["unavailable"], ex
+        x = G.frames_to_tensor(frames[D.middle_frame_indices(16, len(frames))])
+        with torch.no_grad():
+            det = [model.detect(f[None], tok, ("ObjectDet",))[0] for f in x]
+            dense = [model.detect(f[None], tok, ("DenseCap", "ObjectDet"))[0] for f in x]
+        rets = [([(d, b, o["ObjectDet"]) for d, b in zip(o["ObjectDet"], o["int_boxes"])], None)
+                for o in det]
+        sets = [R.object_class_frame(r) for r in rets]
+        assert ex["object_class"] == R.object_class_check_generate("cat", sets) / 16
+        assert ex["object_class_frames"] == 16
+        assert ex["multiple_objects"] == R.multiple_objects_check_generate("cat and dog",
+                                                                           sets) / 16
+        scores = R.spatial_check_generate(aux["spatial_relationship"]["spatial_relationship"],
+                                          [R.spatial_frame(r) for r in rets])
+        assert ex["spatial_relationship"] == pytest.approx(float(np.mean(scores)), abs=1e-12)
+        drets = [([(d, b, o["ObjectDet"]) for d, b in zip(o["DenseCap"], o["int_boxes"])],
+                  None) for o in dense]
+        obj = R.color_object_info("a black cat", "black")
+        n_obj, n_col = R.color_check_generate("black", obj, [R.color_frame(r) for r in drets])
+        assert ex["color"] == (n_col / n_obj if n_obj else None)
+        # the fixture describes every box "cat" (ObjectDet) / "black cat" (DenseCap)
+        assert ex["object_class"] == 1.0 and ex["color"] == 1.0
