@@ -96,10 +96,8 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
                "motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality",
                "appearance_style", "human_action", "overall_consistency", "temporal_style",
-               "object_class", "multiple_objects", "color", "spatial_relationship")
-UNAVAILABLE = {
-    "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
-}
+               "object_class", "multiple_objects", "color", "spatial_relationship", "scene")
+UNAVAILABLE: dict[str, str] = {}  # every dimension is implemented
 # GRiT runs: VBench's ObjectDet model (object_class.py, multiple_objects.py,
 # spatial_relationship.py: initialize_model_det) and its DenseCap model (color.py:
 # initialize_model), which also describes every box with ObjectDet (det_obj)
@@ -130,11 +128,14 @@ DEFAULTS = {
             "grit_b_densecap_objectdet.pth",
     # grit_roi_heads.py: BertTokenizer.from_pretrained('bert-base-uncased')
     "bert": "google-bert/bert-base-uncased",
+    # vbench/utils.py init_submodules('scene')
+    "tag2text": "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/"
+                "tag2text_swin_14m.pth",
 }
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
           "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
           "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model",
-          "grit": "grit_model", "bert": "bert_tokenizer"}
+          "grit": "grit_model", "bert": "bert_tokenizer", "tag2text": "tag2text_model"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
                  "raft": "raft/raft_large_C_T_V1.pth",
@@ -143,12 +144,14 @@ SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "cli
                  "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
                  "amt": "amt_model/amt-s.pth",
                  "grit": "grit_model/grit_b_densecap_objectdet.pth",
-                 "bert": "bert-base-uncased"}
+                 "bert": "bert-base-uncased",
+                 "tag2text": "caption_model/tag2text_swin_14m.pth"}
 # the models re-implemented here, each built from its upstream .pth by a loader
 REIMPLEMENTED = {"umt": ("vbench_umt", "load_classifier"),
                  "viclip": ("vbench_viclip", "load_viclip"),
                  "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt"),
-                 "grit": ("vbench_grit", "load_grit")}
+                 "grit": ("vbench_grit", "load_grit"),
+                 "tag2text": ("vbench_tag2text", "load_tag2text")}
 # dimensions pooled over frames: sum of per-frame values / number of frames, all videos
 POOLED = ("subject_consistency", "background_consistency", "appearance_style", "object_class",
           "multiple_objects", "spatial_relationship", "scene")
@@ -158,6 +161,7 @@ FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_s
 MUSIQ_FRAME_BATCH = 8  # MUSIQ runs ~340 patches per 512 px frame through a ResNet root
 AMT_PAIR_BATCH = 4  # AMT frame pairs per forward pass (upstream: one)
 GRIT_FRAME_BATCH = 16  # same-size frames (of one or more videos) per GRiT pass (upstream: one)
+TAG2TEXT_VIDEO_BATCH = 4  # videos (16 frames each) per Tag2Text pass (upstream: one)
 
 
 def find_full_info(data_path: str | None) -> Path:
@@ -263,6 +267,7 @@ class VBench(PolicyBenchmark):
         # The ViT-B/32 checkpoint carries its tokenizer: OpenAI CLIP's BPE, which ViCLIP
         # (bpe_simple_vocab_16e6) shares.
         out["clip_tokenizer"] = out["clip"]
+        out["tag2text_tokenizer"] = out["bert"]  # plus [DEC] and [ENC]
         return out
 
     # -- aggregation ------------------------------------------------------------------------
@@ -466,6 +471,10 @@ class VBenchScorer:
         from transformers import BertTokenizer
         return BertTokenizer.from_pretrained(src)
 
+    def _load_tag2text_tokenizer(self, src: str):
+        from evalsuite.policies.vbench_tag2text import load_tokenizer
+        return load_tokenizer(src)
+
     def _load_aesthetic_clip(self, src: str):
         return self._load_clip_model(src)
 
@@ -557,10 +566,13 @@ class VBenchScorer:
             from evalsuite.policies.vbench_musiq import preprocess
             p["musiq_frames"] = preprocess(frames, self.musiq_mode)
         modes = {GRIT_MODE[d] for d in dims if d in GRIT_MODE}
-        if modes:
-            sixteen = frames[D.middle_frame_indices(D.GRIT_FRAMES, len(frames))]
+        sixteen = frames[D.middle_frame_indices(D.GRIT_FRAMES, len(frames))]
+        p["aux"] = unit.item.meta.get("auxiliary_info") or {}
+        if modes:  # object_class.py etc.: load_video(num_frames=16)
             p["grit_frames"] = {m: _grit_input(sixteen, m) for m in sorted(modes)}
-            p["aux"] = unit.item.meta.get("auxiliary_info") or {}
+        if "scene" in dims:  # scene.py: load_video(num_frames=16, width=384, height=384)
+            from evalsuite.policies.vbench_tag2text import preprocess as tag2text_preprocess
+            p["scene_pixels"] = tag2text_preprocess(sixteen)
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
             p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
@@ -569,12 +581,40 @@ class VBenchScorer:
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
         self._run_grit(prepared)
+        self._run_tag2text(prepared)
         return [self._score(p) for p in prepared]
+
+    def _run_videos(self, group: list[dict[str, Any]], inputs, store, keys, run) -> None:
+        """``run`` (frames -> per-frame outputs) on the frames of all videos of ``group``
+        at once, each video's slice stored with ``store(p, outputs)``; when the models
+        cannot be loaded each video gets the reason, and when the joint run fails each
+        video runs alone (its own error, if any)."""
+        torch = self.torch
+        try:
+            models = [self.model(k) for k in keys]
+        except _Unavailable as e:
+            for p in group:
+                store(p, e)
+            return
+        try:
+            outs = run(*models, torch.cat([inputs(p) for p in group]))
+        except Exception:  # noqa: BLE001 - isolate: each video on its own
+            for p in group:
+                try:
+                    store(p, run(*models, inputs(p)))
+                except Exception as e:  # noqa: BLE001 - that video's error
+                    store(p, e)
+            return
+        i = 0
+        for p in group:
+            n = len(inputs(p))
+            store(p, outs[i:i + n])
+            i += n
 
     def _run_grit(self, prepared: list[dict[str, Any]]) -> None:
         """GRiT on the 16 frames of every video of the batch, same-size frames of one mode
-        together; each video gets ``p["grit"][mode]`` (its frames' outputs) or an error."""
-        torch = self.torch
+        together (:data:`GRIT_FRAME_BATCH` per pass); each video gets ``p["grit"][mode]``
+        (its frames' outputs) or an error."""
         groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
         for p in prepared:
             p["grit"] = {}
@@ -584,31 +624,34 @@ class VBenchScorer:
                 else:
                     groups[(mode, *x.shape[-2:])].append(p)
         for (mode, *_), group in groups.items():
-            try:
-                model, tok = self.model("grit"), self.model("bert")
-            except _Unavailable as e:
-                for p in group:
-                    p["grit"][mode] = e
-                continue
-
-            def detect(x):
+            def detect(model, tok, x, mode=mode):
                 out = []
                 for chunk in x.split(GRIT_FRAME_BATCH):
                     out += model.detect(chunk.to(self.device), tok, GRIT_TASKS[mode])
                 return out
-            try:
-                outs = detect(torch.cat([p["grit_frames"][mode] for p in group]))
-            except Exception:  # noqa: BLE001 - isolate: each video on its own
-                for p in group:
-                    try:
-                        p["grit"][mode] = detect(p["grit_frames"][mode])
-                    except Exception as e:  # noqa: BLE001 - that video's error
-                        p["grit"][mode] = e
-                continue
-            i = 0
-            for p in group:
-                n = len(p["grit_frames"][mode])
-                p["grit"][mode], i = outs[i:i + n], i + n
+
+            self._run_videos(group, lambda p, m=mode: p["grit_frames"][m],
+                             lambda p, out, m=mode: p["grit"].__setitem__(m, out),
+                             ("grit", "bert"), detect)
+
+    def _run_tag2text(self, prepared: list[dict[str, Any]]) -> None:
+        """Tag2Text captions of the 16 frames of every scene video of the batch; each
+        video's frames are one upstream ``generate`` call (the tag conditioning of a frame
+        depends on its place among them), :data:`TAG2TEXT_VIDEO_BATCH` videos per pass."""
+        from evalsuite.policies.vbench_dims import GRIT_FRAMES
+
+        group = [p for p in prepared if "scene_pixels" in p]
+
+        def caption(model, tok, x):
+            out = []
+            for chunk in x.split(GRIT_FRAMES * TAG2TEXT_VIDEO_BATCH):
+                out += model.caption(chunk.to(self.device), tok, call_size=GRIT_FRAMES)[0]
+            return out
+
+        def store(p, out):
+            p["scene_captions"] = out
+        self._run_videos(group, lambda p: p["scene_pixels"], store,
+                         ("tag2text", "tag2text_tokenizer"), caption)
 
     def _score(self, p: dict[str, Any]) -> Score:
         frames = p["frames"]
@@ -742,6 +785,14 @@ class VBenchScorer:
         s = D.spatial_frame_scores(_aux(p, d)[d], _grit_boxes(p, d))
         ex["spatial_relationship_frame_scores"] = s
         _pooled_rate(ex, d, float(sum(s)), len(s))
+
+    def _dim_scene(self, p, ex):
+        captions = p["scene_captions"]
+        if isinstance(captions, Exception):
+            raise captions
+        ex["scene_captions"] = captions
+        scene = _aux(p, "scene")["scene"]["scene"]  # scene.py: info['scene']['scene']
+        _pooled_rate(ex, "scene", D.scene_count(scene, captions), len(captions))
 
     def _dim_dynamic_degree(self, p, ex):
         f = p["frames"][::D.dynamic_frame_interval(p["fps"])]

@@ -354,9 +354,11 @@ class Tag2Text(nn.Module):
         return self.fc(x)
 
     @torch.no_grad()
-    def caption(self, images, tokenizer) -> tuple[list[str], list[str]]:
+    def caption(self, images, tokenizer, call_size: int | None = None
+                ) -> tuple[list[str], list[str]]:
         """(captions, tag strings) of (B, 3, 384, 384) normalised frames, as upstream's
-        ``generate(images, tag_input=None, return_tag_predict=True)`` on that batch."""
+        ``generate(images, tag_input=None, return_tag_predict=True)`` called on each run of
+        ``call_size`` consecutive frames (default: the whole batch in one call)."""
         image_embeds = self.visual_encoder(images)
         tags = tag_strings(self.tag_logits(image_embeds))
         enc = tokenizer(tags, padding="max_length", truncation=True,
@@ -364,8 +366,11 @@ class Tag2Text(nn.Module):
         ids = enc.input_ids.clone()
         ids[:, 0] = enc_token_id(tokenizer)
         tag_embeds = encode(self.tag_encoder, ids, enc.attention_mask, image_embeds)
-        # the beams of frame b read the tag embeddings of frame b // NUM_BEAMS (module doc)
-        cond = tag_embeds[torch.arange(len(images), device=images.device) // NUM_BEAMS]
+        # the beams of frame b of a call read the tag embeddings of its frame b // NUM_BEAMS
+        # (module doc)
+        row = torch.arange(len(images), device=images.device)
+        call = call_size or len(images)
+        cond = tag_embeds[row // call * call + row % call // NUM_BEAMS]
         prompt = tokenizer([PROMPT] * len(images), return_tensors="pt").input_ids
         prompt[:, 0] = tokenizer.bos_token_id
         prompt = prompt[:, :-1].to(images.device)
