@@ -2,7 +2,7 @@
 
 Decision (documented in the README): the ``vbench`` wheel pins transformers 4.33 and numpy<2
 (and needs detectron2 for some dimensions), so it cannot share this environment. The harness
-owns the **prompt suite and generation** and **re-implements eleven dimensions** from the
+owns the **prompt suite and generation** and **re-implements all 16 dimensions** from the
 upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing only, see
 :mod:`evalsuite.policies.vbench_dims`) on current torch / transformers / torchvision:
 
@@ -50,8 +50,27 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   ``ViClip-InternVid-10M-FLT.pth``) video-text cosine on 8 middle-sampled frames and the
   prompt; mean over videos.
 
-The other 5 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
-made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
+* ``object_class`` / ``multiple_objects`` (vbench/object_class.py, multiple_objects.py):
+  GRiT (:mod:`evalsuite.policies.vbench_grit`, ``grit_b_densecap_objectdet.pth``, ObjectDet
+  task) on 16 middle-sampled frames; a frame succeeds when the set of its box descriptions
+  contains the object (both objects of "a and b"); score = successful frames / frames over
+  all videos.
+* ``color`` (vbench/color.py): GRiT with the DenseCap task; per frame, a box whose frame's
+  first ObjectDet name equals the prompt's object (the prompt without "a " / "an " and the
+  colour) counts when its dense caption has any of 12 colour words, and succeeds when it has
+  the prompt's colour; per video successes / counted frames, videos without a counted frame
+  left out (``videos_without_object``); score = mean over the other videos.
+* ``spatial_relationship`` (vbench/spatial_relationship.py): GRiT ObjectDet boxes named
+  exactly as either object; per frame the best pair score (left/right: horizontal centre
+  distance above vertical, top/bottom: the reverse; 1 when IoU < 0.1, else 0.1 / IoU);
+  score = mean over all frames of all videos.
+* ``scene`` (vbench/scene.py): Tag2Text (:mod:`evalsuite.policies.vbench_tag2text`,
+  ``tag2text_swin_14m.pth``) captions of 16 frames at 384 x 384; a frame succeeds when its
+  caption contains every word of the scene; score = successful frames / frames.
+
+Frames of the GRiT dimensions keep their size (above 768 px on the shorter side they are
+resized to 720 as upstream). A dimension whose model cannot be loaded is *unavailable* with
+the load error, never a number.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
 standard-mode names), so ``vbench evaluate`` can still be run in a separate environment.
@@ -67,8 +86,10 @@ dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LA
 ``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
 ``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
 state dict ``.pth``), ``umt_model`` (the UMT ``.pth``), ``viclip_model``, ``musiq_model``
-(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``): each a local path or the hub id / URL
-used by default; and ``imaging_quality_preprocessing_mode`` (``longer`` (default),
+(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``), ``grit_model``
+(``grit_b_densecap_objectdet.pth``), ``tag2text_model`` (``tag2text_swin_14m.pth``),
+``bert_tokenizer`` (bert-base-uncased, GRiT's and Tag2Text's tokenizer): each a local path
+or the hub id / URL used by default; and ``imaging_quality_preprocessing_mode`` (``longer`` (default),
 ``shorter``, ``shorter_centercrop`` or ``None``, as upstream's flag of that name).
 """
 
@@ -132,6 +153,8 @@ DEFAULTS = {
     "tag2text": "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/"
                 "tag2text_swin_14m.pth",
 }
+# hub repositories of which only some files are needed (prepare's allow_patterns)
+HUB_FILES = {"bert": ("vocab.txt", "tokenizer_config.json", "config.json")}
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
           "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
           "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model",
@@ -193,11 +216,7 @@ class VBench(PolicyBenchmark):
     default_split: ClassVar[str] = "full"
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
-    availability_note: ClassVar[str | None] = (
-        "11 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, motion smoothness, dynamic degree, aesthetic quality, imaging quality, "
-        "appearance style, human action, overall consistency, temporal style); the other 5 "
-        "unavailable")
+    availability_note: ClassVar[str | None] = None  # all 16 dimensions reimplemented
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
@@ -210,6 +229,11 @@ class VBench(PolicyBenchmark):
         "human_action": "UMT Kinetics-400: prompt's action in the top-5 with p >= 0.85",
         "overall_consistency": "ViCLIP video-prompt cosine, mean over videos",
         "temporal_style": "ViCLIP video-prompt cosine, mean over videos",
+        "object_class": "GRiT ObjectDet: frames whose box names include the object",
+        "multiple_objects": "GRiT ObjectDet: frames whose box names include both objects",
+        "color": "GRiT DenseCap: per video, coloured object frames with the prompt's colour",
+        "spatial_relationship": "GRiT ObjectDet: best box-pair position score per frame",
+        "scene": "Tag2Text: frames whose caption has every word of the scene",
         **UNAVAILABLE,
     }
 
