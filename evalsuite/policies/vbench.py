@@ -89,8 +89,9 @@ state dict ``.pth``), ``umt_model`` (the UMT ``.pth``), ``viclip_model``, ``musi
 (pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``), ``grit_model``
 (``grit_b_densecap_objectdet.pth``), ``tag2text_model`` (``tag2text_swin_14m.pth``),
 ``bert_tokenizer`` (bert-base-uncased, GRiT's and Tag2Text's tokenizer): each a local path
-or the hub id / URL used by default; and ``imaging_quality_preprocessing_mode`` (``longer`` (default),
-``shorter``, ``shorter_centercrop`` or ``None``, as upstream's flag of that name).
+or the hub id / URL used by default; and ``imaging_quality_preprocessing_mode``
+(``longer`` (default), ``shorter``, ``shorter_centercrop`` or ``None``, as upstream's flag
+of that name).
 """
 
 from __future__ import annotations

@@ -160,8 +160,9 @@ class ViTFPN(nn.Module):
         self.top_block.p7 = nn.Conv2d(c, c, 3, 2, 1)
 
     def _level(self, k: int, x):
-        x = _conv_ln(getattr(self, f"fpn_stride{k}_conv1"), getattr(self, f"fpn_stride{k}_norm1"), x)
-        return _conv_ln(getattr(self, f"fpn_stride{k}_conv2"), getattr(self, f"fpn_stride{k}_norm2"), x)
+        part = partial(getattr, self)
+        x = _conv_ln(part(f"fpn_stride{k}_conv1"), part(f"fpn_stride{k}_norm1"), x)
+        return _conv_ln(part(f"fpn_stride{k}_conv2"), part(f"fpn_stride{k}_norm2"), x)
 
     def forward(self, x) -> list[torch.Tensor]:
         v = self.bottom_up(x)
@@ -218,9 +219,8 @@ class CenterNet(nn.Module):
         for lvl, (reg, hm) in enumerate(zip(regs, hms)):
             n, _, h, w = hm.shape
             s = STRIDES[lvl]
-            ys, xs = torch.meshgrid(torch.arange(0, h * s, s, dtype=torch.float32, device=hm.device),
-                                    torch.arange(0, w * s, s, dtype=torch.float32, device=hm.device),
-                                    indexing="ij")
+            steps = partial(torch.arange, dtype=torch.float32, device=hm.device)
+            ys, xs = torch.meshgrid(steps(0, h * s, s), steps(0, w * s, s), indexing="ij")
             grid = torch.stack((xs.reshape(-1), ys.reshape(-1)), dim=1) + s // 2
             heat = hm.reshape(n, -1)
             dist = (reg * s).reshape(n, 4, -1).permute(0, 2, 1)
@@ -573,7 +573,8 @@ def sizes_from_state_dict(sd: dict) -> GritSizes:
         pretrain_grid=int(math.isqrt(sd[p + "pos_embed"].shape[1] - 1)),
         channels=sd["backbone.fpn_stride8_conv1.weight"].shape[0],
         fc_dim=sd["roi_heads.box_head.0.fc1.weight"].shape[0], text_hidden=text_hidden,
-        text_layers=len({k.split(".")[6] for k in sd if k.startswith(t + "transformer.encoder.layer.")}),
+        text_layers=len({k.split(".")[6] for k in sd
+                         if k.startswith(t + "transformer.encoder.layer.")}),
         text_ffn=sd[t + "transformer.encoder.layer.0.intermediate.dense.weight"].shape[0],
         vocab_size=vocab, max_positions=sd[t + "embedding.positions.weight"].shape[0])
 

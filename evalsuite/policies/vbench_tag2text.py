@@ -124,7 +124,8 @@ class WindowAttention(nn.Module):
         attn = attn + bias.view(n, n, -1).permute(2, 0, 1)[None]
         if mask is not None:
             nw = mask.shape[0]
-            attn = (attn.view(b // nw, nw, self.heads, n, n) + mask[None, :, None]).view(-1, self.heads, n, n)
+            attn = attn.view(b // nw, nw, self.heads, n, n) + mask[None, :, None]
+            attn = attn.view(-1, self.heads, n, n)
         return self.proj((attn.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
 
 
@@ -191,8 +192,9 @@ class PatchMerging(nn.Module):
 class BasicLayer(nn.Module):
     def __init__(self, dim: int, resolution: int, depth: int, heads: int, ws: int, merge: bool):
         super().__init__()
-        self.blocks = nn.ModuleList(SwinBlock(dim, resolution, heads, ws, 0 if i % 2 == 0 else ws // 2)
-                                    for i in range(depth))
+        self.blocks = nn.ModuleList(
+            SwinBlock(dim, resolution, heads, ws, 0 if i % 2 == 0 else ws // 2)
+            for i in range(depth))
         self.downsample = PatchMerging(resolution, dim) if merge else None
 
     def forward(self, x):
