@@ -729,44 +729,76 @@ def test_metrics_aggregation_by_hand():
     assert m["temporal_flickering"]["value"] == pytest.approx((0 + 10 + 2 + 4 + 6) / 500)
     assert m["temporal_flickering"]["static_videos"] == 5
     assert m["temporal_flickering[no-static-filter]"]["value"] == pytest.approx(0.66 / 12)
-    assert m["color"]["value"] is None and "GRiT" in m["color"]["unavailable"]
+    assert m["color"]["value"] is None and m["color"]["n"] == 0  # no video scored it
+
+
+def test_semantic_aggregation_by_hand():
+    """object_class pools frames over videos; color averages the per-video rates of the
+    videos that show the object (color.py), counting the others apart."""
+    dims = ["object_class", "color"]
+    item = GenItem("vbench:0000", "a black cat", dims[0], {"dimension": dims})
+    recs = {}
+    rates = {0: (2, 1), 1: (0, 0), 2: (4, 4), 3: None}  # (object frames, colour frames)
+    for k, r in rates.items():
+        ex = {"scored": dims, "prompt": "a black cat", "k": k, "unavailable": {},
+              "errors": {}, "object_class_sum": k, "object_class_frames": 16,
+              "object_class": k / 16}
+        if r is None:
+            ex["errors"]["color"] = "ZeroDivisionError: division by zero"
+        else:
+            ex["color"] = r[1] / r[0] if r[0] else None
+        recs[("eval", f"vbench:0000#{k}")] = _Rec(ex)
+    m = VBench().metrics([item], recs)["metrics"]
+    assert m["object_class"]["value"] == pytest.approx((0 + 1 + 2 + 3) / 64)
+    assert m["color"]["value"] == pytest.approx((1 / 2 + 4 / 4) / 2)
+    assert m["color"]["n"] == 2 and m["color"]["errors"] == 1
+    assert m["color"]["videos_without_object"] == 1
 
 
 # --- the CLI end to end ----------------------------------------------------------------------
 
 def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
+    """All 16 dimensions on the tiny text-to-video pipeline (128 px: RAFT's and AMT's
+    minimum), and the leaderboard's Quality / Semantic / Total complete."""
     from typer.testing import CliRunner
 
     from evalsuite.cli import app
+    from evalsuite.policies.vbench import final_scores
+    from tests.reference import vbench_semantic_dims as R
     r = CliRunner().invoke(app, [
         "eval-policy", "--no-progress", "--policy", str(fx("policy-t2v")), "--bench", "vbench",
         "--data-path", str(fx("vbench")), "--bench-option", f"scorer_path={scorers}",
         "--samples-per-prompt", "1", "-o", "num_inference_steps=1", "-o", "guidance_scale=1",
-        "-o", "num_frames=4", "-o", "height=64", "-o", "width=64", "--out", str(tmp_path),
+        "-o", "num_frames=4", "-o", "height=128", "-o", "width=128", "--out", str(tmp_path),
         "--run-name", "vb"])
     assert r.exit_code == 0, r.output
     run = tmp_path / "vb"
     res = json.loads((run / "results.json").read_text())
-    assert res["counts"]["generated"] == 10 and res["counts"]["errors"] == 0
+    assert res["counts"]["generated"] == 13 and res["counts"]["errors"] == 0
     m = res["metrics"]
-    for d in ("subject_consistency", "background_consistency", "aesthetic_quality",
-              "imaging_quality", "appearance_style", "overall_consistency", "temporal_style",
-              "temporal_flickering[no-static-filter]"):
-        assert isinstance(m[d]["value"], float) and m[d]["n"] == 1, d
+    for d in DIMENSIONS:
+        assert isinstance(m[d]["value"], float) and "unavailable" not in m[d], (d, m[d])
     assert 0 <= m["subject_consistency"]["value"] <= 1
     # the fixture UMT's head favours "riding a bike": one of the two action videos is right;
     # a bootstrap resample of 2 videos is all-wrong / all-right with probability 1/4 > 2.5%,
     # so the 95% CI is [0, 1]
     assert m["human_action"] == {"value": 0.5, "n": 2, "errors": 0, "ci95": [0.0, 1.0]}
-    for d in ("object_class", "color", "scene"):
-        assert m[d]["value"] is None and m[d]["unavailable"] == UNAVAILABLE[d]
-    # 64 px frames are below RAFT's 128 px minimum (upstream fails the same way): the
-    # RAFT dimensions report the per-video error, never a number
-    for d in ("dynamic_degree", "temporal_flickering", "motion_smoothness"):
-        assert m[d]["value"] is None and m[d]["errors"] == 1, d
-    rows = {x["prompt"]: x for x in map(json.loads, (run / "samples.jsonl").read_text()
-                                        .splitlines())}
-    errors = rows["a red car driving on a road"]["scores"]["errors"]
-    assert "at least 8 * 16 = 128" in errors["dynamic_degree"]
-    assert "at least 128 px" in errors["motion_smoothness"]  # AMT's pyramid, same bound
+    rows = {x["prompt"]: x["scores"] for x in map(json.loads, (run / "samples.jsonl")
+                                                  .read_text().splitlines())}
+    # the fixture GRiT names every box "cat" (ObjectDet) / "black cat" (DenseCap), and the
+    # fixture Tag2Text captions say "alley"
+    assert m["object_class"]["value"] == 1.0 and m["multiple_objects"]["value"] == 0.0
+    assert m["color"]["value"] == 1.0 and m["color"]["n"] == 1
+    assert m["color"]["videos_without_object"] == 1  # "a blue umbrella": no umbrella box
+    assert m["scene"]["value"] == 1.0 and len(rows["alley"]["scene_captions"]) == 16
+    spatial = rows["a cat on the right of a dog, front view"]
+    assert m["spatial_relationship"]["value"] == pytest.approx(
+        sum(spatial["spatial_relationship_frame_scores"]) / 16, abs=1e-12)
+    frames = [set(f) for f in rows["a cat"]["object_class_detected"]]
+    assert R.object_class_check_generate("cat", frames) == 16
+    # the leaderboard scores: every dimension present, so official (no [partial] twins)
+    norm = res["normalised_scores"]
+    assert norm == json.loads(json.dumps(final_scores({d: m[d]["value"] for d in DIMENSIONS})))
+    for name in ("quality_score", "semantic_score", "total_score"):
+        assert isinstance(norm[name]["value"], float) and f"{name}[partial]" not in norm
     assert (run / "vbench_videos" / "alley-0.mp4").exists()

@@ -148,7 +148,7 @@ def plans() -> dict[str, Plan]:
         elif "://" in src:
             scorers.append(Url(src, dest))
         else:
-            scorers.append(Hub(src, "model", dest=dest))
+            scorers.append(Hub(src, "model", dest=dest, patterns=vbench.HUB_FILES.get(key, ())))
     out["vbench"] = Plan(
         "vbench", (Url(VBENCH_INFO, "VBench_full_info.json", revision=VBENCH_REVISION,
                        dataset=True),

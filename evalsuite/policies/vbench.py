@@ -2,7 +2,7 @@
 
 Decision (documented in the README): the ``vbench`` wheel pins transformers 4.33 and numpy<2
 (and needs detectron2 for some dimensions), so it cannot share this environment. The harness
-owns the **prompt suite and generation** and **re-implements eleven dimensions** from the
+owns the **prompt suite and generation** and **re-implements all 16 dimensions** from the
 upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing only, see
 :mod:`evalsuite.policies.vbench_dims`) on current torch / transformers / torchvision:
 
@@ -50,8 +50,27 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   ``ViClip-InternVid-10M-FLT.pth``) video-text cosine on 8 middle-sampled frames and the
   prompt; mean over videos.
 
-The other 5 dimensions are *unavailable* with a reason each (:data:`UNAVAILABLE`), never a
-made-up number; a dimension whose model cannot be loaded is unavailable with the load error.
+* ``object_class`` / ``multiple_objects`` (vbench/object_class.py, multiple_objects.py):
+  GRiT (:mod:`evalsuite.policies.vbench_grit`, ``grit_b_densecap_objectdet.pth``, ObjectDet
+  task) on 16 middle-sampled frames; a frame succeeds when the set of its box descriptions
+  contains the object (both objects of "a and b"); score = successful frames / frames over
+  all videos.
+* ``color`` (vbench/color.py): GRiT with the DenseCap task; per frame, a box whose frame's
+  first ObjectDet name equals the prompt's object (the prompt without "a " / "an " and the
+  colour) counts when its dense caption has any of 12 colour words, and succeeds when it has
+  the prompt's colour; per video successes / counted frames, videos without a counted frame
+  left out (``videos_without_object``); score = mean over the other videos.
+* ``spatial_relationship`` (vbench/spatial_relationship.py): GRiT ObjectDet boxes named
+  exactly as either object; per frame the best pair score (left/right: horizontal centre
+  distance above vertical, top/bottom: the reverse; 1 when IoU < 0.1, else 0.1 / IoU);
+  score = mean over all frames of all videos.
+* ``scene`` (vbench/scene.py): Tag2Text (:mod:`evalsuite.policies.vbench_tag2text`,
+  ``tag2text_swin_14m.pth``) captions of 16 frames at 384 x 384; a frame succeeds when its
+  caption contains every word of the scene; score = successful frames / frames.
+
+Frames of the GRiT dimensions keep their size (above 768 px on the shorter side they are
+resized to 720 as upstream). A dimension whose model cannot be loaded is *unavailable* with
+the load error, never a number.
 All scorer models run in float32 (upstream: DINO and RAFT fp32, OpenAI CLIP fp16 on CUDA).
 Every video is also linked under ``<run>/vbench_videos/<prompt_en>-<k>.mp4`` (VBench's
 standard-mode names), so ``vbench evaluate`` can still be run in a separate environment.
@@ -67,9 +86,12 @@ dimensions and reports only them), ``scorer_path`` (a folder in :data:`SCORER_LA
 ``dino_model``, ``clip_model`` (ViT-B/32), ``aesthetic_clip_model`` (ViT-L/14),
 ``aesthetic_head`` (a ``.pth`` state dict), ``raft_model`` (a torchvision ``raft_large``
 state dict ``.pth``), ``umt_model`` (the UMT ``.pth``), ``viclip_model``, ``musiq_model``
-(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``): each a local path or the hub id / URL
-used by default; and ``imaging_quality_preprocessing_mode`` (``longer`` (default),
-``shorter``, ``shorter_centercrop`` or ``None``, as upstream's flag of that name).
+(pyiqa's ``.pth``), ``amt_model`` (``amt-s.pth``), ``grit_model``
+(``grit_b_densecap_objectdet.pth``), ``tag2text_model`` (``tag2text_swin_14m.pth``),
+``bert_tokenizer`` (bert-base-uncased, GRiT's and Tag2Text's tokenizer): each a local path
+or the hub id / URL used by default; and ``imaging_quality_preprocessing_mode``
+(``longer`` (default), ``shorter``, ``shorter_centercrop`` or ``None``, as upstream's flag
+of that name).
 """
 
 from __future__ import annotations
@@ -95,14 +117,15 @@ DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flicker
               "overall_consistency")
 IMPLEMENTED = ("subject_consistency", "background_consistency", "temporal_flickering",
                "motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality",
-               "appearance_style", "human_action", "overall_consistency", "temporal_style")
-_GRIT = ("GRiT (detectron2-based dense captioner, grit_b_densecap_objectdet.pth) is not "
-         "reimplemented here: detectron2 does not build on current torch")
-UNAVAILABLE = {
-    "object_class": _GRIT, "multiple_objects": _GRIT, "color": _GRIT,
-    "spatial_relationship": _GRIT,
-    "scene": "Tag2Text Swin-B captioner (tag2text_swin_14m.pth) is not reimplemented here",
-}
+               "appearance_style", "human_action", "overall_consistency", "temporal_style",
+               "object_class", "multiple_objects", "color", "spatial_relationship", "scene")
+UNAVAILABLE: dict[str, str] = {}  # every dimension is implemented
+# GRiT runs: VBench's ObjectDet model (object_class.py, multiple_objects.py,
+# spatial_relationship.py: initialize_model_det) and its DenseCap model (color.py:
+# initialize_model), which also describes every box with ObjectDet (det_obj)
+GRIT_MODE = {"object_class": "ObjectDet", "multiple_objects": "ObjectDet",
+             "spatial_relationship": "ObjectDet", "color": "DenseCap"}
+GRIT_TASKS = {"ObjectDet": ("ObjectDet",), "DenseCap": ("DenseCap", "ObjectDet")}
 DEFAULTS = {
     "dino": "facebook/dino-vitb16",
     "clip": "openai/clip-vit-base-patch32",
@@ -122,26 +145,47 @@ DEFAULTS = {
              "musiq_spaq_ckpt-358bb6af.pth",
     # vbench/utils.py init_submodules('motion_smoothness')
     "amt": "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth",
+    # vbench/utils.py init_submodules('object_class' ... 'color')
+    "grit": "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
+            "grit_b_densecap_objectdet.pth",
+    # grit_roi_heads.py: BertTokenizer.from_pretrained('bert-base-uncased')
+    "bert": "google-bert/bert-base-uncased",
+    # vbench/utils.py init_submodules('scene')
+    "tag2text": "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/"
+                "tag2text_swin_14m.pth",
 }
+# hub repositories of which only some files are needed (prepare's allow_patterns)
+HUB_FILES = {"bert": ("vocab.txt", "tokenizer_config.json", "config.json")}
 OPTION = {"dino": "dino_model", "clip": "clip_model", "aesthetic_clip": "aesthetic_clip_model",
           "aesthetic_head": "aesthetic_head", "raft": "raft_model", "umt": "umt_model",
-          "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model"}
+          "viclip": "viclip_model", "musiq": "musiq_model", "amt": "amt_model",
+          "grit": "grit_model", "bert": "bert_tokenizer", "tag2text": "tag2text_model"}
 SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "clip-vit-l-14",
                  "aesthetic_head": "aesthetic/sa_0_4_vit_l_14_linear.pth",
                  "raft": "raft/raft_large_C_T_V1.pth",
                  "umt": "umt/l16_ptk710_ftk710_ftk400_f16_res224.pth",
                  "viclip": "viclip/ViClip-InternVid-10M-FLT.pth",
                  "musiq": "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
-                 "amt": "amt_model/amt-s.pth"}
+                 "amt": "amt_model/amt-s.pth",
+                 "grit": "grit_model/grit_b_densecap_objectdet.pth",
+                 "bert": "bert-base-uncased",
+                 "tag2text": "caption_model/tag2text_swin_14m.pth"}
 # the models re-implemented here, each built from its upstream .pth by a loader
 REIMPLEMENTED = {"umt": ("vbench_umt", "load_classifier"),
                  "viclip": ("vbench_viclip", "load_viclip"),
-                 "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt")}
+                 "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt"),
+                 "grit": ("vbench_grit", "load_grit"),
+                 "tag2text": ("vbench_tag2text", "load_tag2text")}
+# dimensions pooled over frames: sum of per-frame values / number of frames, all videos
+POOLED = ("subject_consistency", "background_consistency", "appearance_style", "object_class",
+          "multiple_objects", "spatial_relationship", "scene")
 STATIC_PER_PROMPT = 5  # static_filter.py: at most 5 static videos kept per prompt
 NO_FILTER = "temporal_flickering[no-static-filter]"
 FRAME_BATCH = 32  # frames per forward pass (vbench/aesthetic_quality.py batch_size = 32)
 MUSIQ_FRAME_BATCH = 8  # MUSIQ runs ~340 patches per 512 px frame through a ResNet root
 AMT_PAIR_BATCH = 4  # AMT frame pairs per forward pass (upstream: one)
+GRIT_FRAME_BATCH = 16  # same-size frames (of one or more videos) per GRiT pass (upstream: one)
+TAG2TEXT_VIDEO_BATCH = 4  # videos (16 frames each) per Tag2Text pass (upstream: one)
 
 
 def find_full_info(data_path: str | None) -> Path:
@@ -190,11 +234,7 @@ class VBench(PolicyBenchmark):
     default_split: ClassVar[str] = "full"
     modality: ClassVar[str] = "video"
     samples_per_prompt: ClassVar[int] = 5
-    availability_note: ClassVar[str | None] = (
-        "11 of 16 dimensions reimplemented (subject/background consistency, temporal "
-        "flickering, motion smoothness, dynamic degree, aesthetic quality, imaging quality, "
-        "appearance style, human action, overall consistency, temporal style); the other 5 "
-        "unavailable")
+    availability_note: ClassVar[str | None] = None  # all 16 dimensions reimplemented
     metric_notes: ClassVar[dict[str, str]] = {
         "subject_consistency": "DINO ViT-B/16 CLS: mean over frames of (cos prev + cos first)/2",
         "background_consistency": "CLIP ViT-B/32: the same formula",
@@ -207,6 +247,11 @@ class VBench(PolicyBenchmark):
         "human_action": "UMT Kinetics-400: prompt's action in the top-5 with p >= 0.85",
         "overall_consistency": "ViCLIP video-prompt cosine, mean over videos",
         "temporal_style": "ViCLIP video-prompt cosine, mean over videos",
+        "object_class": "GRiT ObjectDet: frames whose box names include the object",
+        "multiple_objects": "GRiT ObjectDet: frames whose box names include both objects",
+        "color": "GRiT DenseCap: per video, coloured object frames with the prompt's colour",
+        "spatial_relationship": "GRiT ObjectDet: best box-pair position score per frame",
+        "scene": "Tag2Text: frames whose caption has every word of the scene",
         **UNAVAILABLE,
     }
 
@@ -264,6 +309,7 @@ class VBench(PolicyBenchmark):
         # The ViT-B/32 checkpoint carries its tokenizer: OpenAI CLIP's BPE, which ViCLIP
         # (bpe_simple_vocab_16e6) shares.
         out["clip_tokenizer"] = out["clip"]
+        out["tag2text_tokenizer"] = out["bert"]  # plus [DEC] and [ENC]
         return out
 
     # -- aggregation ------------------------------------------------------------------------
@@ -293,13 +339,18 @@ class VBench(PolicyBenchmark):
             if not vals and reasons:
                 m[d] = unavailable(reasons[0])
                 continue
-            if d in ("subject_consistency", "background_consistency", "appearance_style"):
+            if d in POOLED:
                 value = D.pooled([(ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals])
                 units = {ex["unit_id"]: (ex[f"{d}_sum"], ex[f"{d}_frames"]) for ex in vals}
             else:  # dynamic_degree (bool per video), the others: mean over videos
                 value = sum(float(ex[d]) for ex in vals) / len(vals) if vals else None
                 units = {ex["unit_id"]: float(ex[d]) for ex in vals}
-            m[d] = metric(value, len(vals), per_item=units, errors=errs)
+            extra = {}
+            if d == "color":  # color.py averages over the videos showing the object only
+                extra["videos_without_object"] = sum(
+                    1 for ex in exs if d not in ex.get("errors", {})
+                    and d not in ex.get("unavailable", {}) and ex.get(d) is None)
+            m[d] = metric(value, len(vals), per_item=units, errors=errs, **extra)
         values = {d: (m[d] or {}).get("value") if d in m else None for d in DIMENSIONS}
         return {"metrics": m, "breakdown": {}, "vbench_upstream": UPSTREAM,
                 "normalised_scores": final_scores(values)}
@@ -458,6 +509,14 @@ class VBenchScorer:
         from transformers import CLIPTokenizer
         return CLIPTokenizer.from_pretrained(src)
 
+    def _load_bert(self, src: str):
+        from transformers import BertTokenizer
+        return BertTokenizer.from_pretrained(src)
+
+    def _load_tag2text_tokenizer(self, src: str):
+        from evalsuite.policies.vbench_tag2text import load_tokenizer
+        return load_tokenizer(src)
+
     def _load_aesthetic_clip(self, src: str):
         return self._load_clip_model(src)
 
@@ -549,6 +608,14 @@ class VBenchScorer:
         if "imaging_quality" in dims:
             from evalsuite.policies.vbench_musiq import preprocess
             p["musiq_frames"] = preprocess(frames, self.musiq_mode)
+        modes = {GRIT_MODE[d] for d in dims if d in GRIT_MODE}
+        sixteen = frames[D.middle_frame_indices(D.GRIT_FRAMES, len(frames))]
+        p["aux"] = unit.item.meta.get("auxiliary_info") or {}
+        if modes:  # object_class.py etc.: load_video(num_frames=16)
+            p["grit_frames"] = {m: _grit_input(sixteen, m) for m in sorted(modes)}
+        if "scene" in dims:  # scene.py: load_video(num_frames=16, width=384, height=384)
+            from evalsuite.policies.vbench_tag2text import preprocess as tag2text_preprocess
+            p["scene_pixels"] = tag2text_preprocess(sixteen)
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
             p["style"] = ((unit.item.meta.get("auxiliary_info") or {}).get(
@@ -556,7 +623,78 @@ class VBenchScorer:
         return p
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
+        self._run_grit(prepared)
+        self._run_tag2text(prepared)
         return [self._score(p) for p in prepared]
+
+    def _run_videos(self, group: list[dict[str, Any]], inputs, store, keys, run) -> None:
+        """``run`` (frames -> per-frame outputs) on the frames of all videos of ``group``
+        at once, each video's slice stored with ``store(p, outputs)``; when the models
+        cannot be loaded each video gets the reason, and when the joint run fails each
+        video runs alone (its own error, if any)."""
+        torch = self.torch
+        try:
+            models = [self.model(k) for k in keys]
+        except _Unavailable as e:
+            for p in group:
+                store(p, e)
+            return
+        try:
+            outs = run(*models, torch.cat([inputs(p) for p in group]))
+        except Exception:  # noqa: BLE001 - isolate: each video on its own
+            for p in group:
+                try:
+                    store(p, run(*models, inputs(p)))
+                except Exception as e:  # noqa: BLE001 - that video's error
+                    store(p, e)
+            return
+        i = 0
+        for p in group:
+            n = len(inputs(p))
+            store(p, outs[i:i + n])
+            i += n
+
+    def _run_grit(self, prepared: list[dict[str, Any]]) -> None:
+        """GRiT on the 16 frames of every video of the batch, same-size frames of one mode
+        together (:data:`GRIT_FRAME_BATCH` per pass); each video gets ``p["grit"][mode]``
+        (its frames' outputs) or an error."""
+        groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        for p in prepared:
+            p["grit"] = {}
+            for mode, x in p.get("grit_frames", {}).items():
+                if isinstance(x, Exception):
+                    p["grit"][mode] = x
+                else:
+                    groups[(mode, *x.shape[-2:])].append(p)
+        for (mode, *_), group in groups.items():
+            def detect(model, tok, x, mode=mode):
+                out = []
+                for chunk in x.split(GRIT_FRAME_BATCH):
+                    out += model.detect(chunk.to(self.device), tok, GRIT_TASKS[mode])
+                return out
+
+            self._run_videos(group, lambda p, m=mode: p["grit_frames"][m],
+                             lambda p, out, m=mode: p["grit"].__setitem__(m, out),
+                             ("grit", "bert"), detect)
+
+    def _run_tag2text(self, prepared: list[dict[str, Any]]) -> None:
+        """Tag2Text captions of the 16 frames of every scene video of the batch; each
+        video's frames are one upstream ``generate`` call (the tag conditioning of a frame
+        depends on its place among them), :data:`TAG2TEXT_VIDEO_BATCH` videos per pass."""
+        from evalsuite.policies.vbench_dims import GRIT_FRAMES
+
+        group = [p for p in prepared if "scene_pixels" in p]
+
+        def caption(model, tok, x):
+            out = []
+            for chunk in x.split(GRIT_FRAMES * TAG2TEXT_VIDEO_BATCH):
+                out += model.caption(chunk.to(self.device), tok, call_size=GRIT_FRAMES)[0]
+            return out
+
+        def store(p, out):
+            p["scene_captions"] = out
+        self._run_videos(group, lambda p: p["scene_pixels"], store,
+                         ("tag2text", "tag2text_tokenizer"), caption)
 
     def _score(self, p: dict[str, Any]) -> Score:
         frames = p["frames"]
@@ -663,12 +801,95 @@ class VBenchScorer:
     def _dim_temporal_style(self, p, ex):
         self._viclip("temporal_style", p, ex)
 
+    def _dim_object_class(self, p, ex):
+        sets = [D.frame_objects(f) for f in _grit_boxes(p, "object_class")]
+        ex["object_class_detected"] = [sorted(s) for s in sets]
+        _pooled_rate(ex, "object_class",
+                     D.object_class_count(_aux(p, "object_class")["object"], sets), len(sets))
+
+    def _dim_multiple_objects(self, p, ex):
+        sets = [D.frame_objects(f) for f in _grit_boxes(p, "multiple_objects")]
+        ex["multiple_objects_detected"] = [sorted(s) for s in sets]
+        key = _aux(p, "multiple_objects")["object"]
+        _pooled_rate(ex, "multiple_objects", D.multiple_objects_count(key, sets), len(sets))
+
+    def _dim_color(self, p, ex):
+        color = _aux(p, "color")["color"]
+        obj = D.color_object(p["prompt"], color)
+        frames = [D.color_frame_pairs(f) for f in _grit_boxes(p, "color")]
+        with_object, with_color = D.color_counts(color, obj, frames)
+        ex.update(color_object=obj, color_object_frames=with_object,
+                  color_color_frames=with_color)
+        # color.py: a video without a coloured box of the object is left out of the mean
+        ex["color"] = with_color / with_object if with_object else None
+
+    def _dim_spatial_relationship(self, p, ex):
+        d = "spatial_relationship"
+        s = D.spatial_frame_scores(_aux(p, d)[d], _grit_boxes(p, d))
+        ex["spatial_relationship_frame_scores"] = s
+        _pooled_rate(ex, d, float(sum(s)), len(s))
+
+    def _dim_scene(self, p, ex):
+        captions = p["scene_captions"]
+        if isinstance(captions, Exception):
+            raise captions
+        ex["scene_captions"] = captions
+        scene = _aux(p, "scene")["scene"]["scene"]  # scene.py: info['scene']['scene']
+        _pooled_rate(ex, "scene", D.scene_count(scene, captions), len(captions))
+
     def _dim_dynamic_degree(self, p, ex):
         f = p["frames"][::D.dynamic_frame_interval(p["fps"])]
         thres, count_num = D.dynamic_params(f.shape[1], f.shape[2], len(f))
         scores = self._raft_scores(f, [(i, i + 1) for i in range(len(f) - 1)], 0.05)
         ex["dynamic_flow"] = scores
         ex["dynamic_degree"] = D.is_moving(scores, thres, count_num)
+
+
+def _grit_input(frames, mode: str):
+    """The 16 frames as GRiT reads them: float RGB 0..255, (T, 3, H, W). Above 768 px on the
+    shorter side upstream resizes to 720: color.py with ``cv2.resize(INTER_LINEAR)`` on the
+    uint8 frames, the ObjectDet dimensions with torchvision ``Resize`` on the float tensor
+    (bilinear; torchvision's current antialiasing default)."""
+    import torchvision.transforms.functional as TF
+
+    from evalsuite.policies.vbench_grit import frames_to_tensor
+
+    size = D.grit_resize_size(*frames.shape[1:3])
+    if size is None:
+        return frames_to_tensor(frames)
+    if mode == "DenseCap":
+        try:
+            import cv2
+        except ImportError as e:
+            return _Unavailable(f"color needs opencv-python-headless for frames above 768 px "
+                                f"(pip install 'evalsuite[policy]'): {e}")
+        import numpy as np
+        return frames_to_tensor(np.stack([cv2.resize(f, (size[1], size[0]),
+                                                     interpolation=cv2.INTER_LINEAR)
+                                          for f in frames]))
+    return TF.resize(frames_to_tensor(frames), list(size), antialias=True)
+
+
+def _grit_boxes(p: dict[str, Any], d: str) -> list[list[tuple]]:
+    """Per frame, per box ``(description, int box, det_obj)`` as ``run_caption_tensor``."""
+    mode = GRIT_MODE[d]
+    out = p["grit"][mode]
+    if isinstance(out, Exception):
+        raise out
+    task = GRIT_TASKS[mode][0]
+    return [[(desc, box, o["ObjectDet"]) for desc, box in zip(o[task], o["int_boxes"])]
+            for o in out]
+
+
+def _aux(p: dict[str, Any], d: str) -> dict[str, Any]:
+    info = p["aux"].get(d)
+    if not isinstance(info, dict):  # upstream raises too
+        raise ValueError(f"the prompt has no auxiliary_info.{d}")
+    return info
+
+
+def _pooled_rate(ex: dict[str, Any], d: str, total: float, frames: int) -> None:
+    ex[f"{d}_sum"], ex[f"{d}_frames"], ex[d] = total, frames, total / frames
 
 
 class _Unavailable(Exception):

@@ -269,3 +269,116 @@ def raft_pair_scores(flow_fn: Callable, frames: np.ndarray, pairs: Sequence[tupl
             flow = flow_fn(2 * (a / 255.0) - 1.0, 2 * (b / 255.0) - 1.0).float().cpu()
         out.extend(top_flow_mean(f.numpy(), fraction) for f in flow)
     return out
+
+
+# --- object_class / multiple_objects / color / spatial_relationship (GRiT), scene ------------
+# A frame's GRiT output is a list of boxes, each ``(description, [x0, y0, x1, y1] ints,
+# det_obj)`` with ``det_obj`` the ObjectDet descriptions of all boxes of the frame
+# (vbench/third_party/grit_src/image_dense_captions.py ``dense_pred_to_caption_tuple``).
+
+GRIT_FRAMES = 16  # object_class.py etc.: load_video(video_path, num_frames=16)
+GRIT_MAX_SIDE, GRIT_RESIZE_TO = 768, 720.0  # if min(h, w) > 768: scale = 720 / min(h, w)
+COLOR_WORDS = ("white", "red", "pink", "blue", "silver", "purple", "orange", "green", "gray",
+               "yellow", "black", "grey")  # color.py check_generate
+SPATIAL_IOU = 0.1  # spatial_relationship.py get_position_score(iou_threshold=0.1)
+
+
+def grit_resize_size(h: int, w: int) -> tuple[int, int] | None:
+    """(new_h, new_w) = int(720 / min(h, w) * side) when min(h, w) > 768, else None."""
+    if min(h, w) <= GRIT_MAX_SIDE:
+        return None
+    scale = GRIT_RESIZE_TO / min(h, w)
+    return int(scale * h), int(scale * w)
+
+
+def frame_objects(boxes: Sequence[tuple]) -> set[str]:
+    """object_class.py / multiple_objects.py ``get_dect_from_grit``: the set of the first
+    box's ``det_obj`` (the ObjectDet descriptions of every box), empty without boxes."""
+    return set(boxes[0][2]) if boxes else set()
+
+
+def object_class_count(obj: str, frames: Sequence[set[str]]) -> int:
+    """object_class.py ``check_generate``: frames whose descriptions include ``obj``."""
+    return sum(1 for f in frames if obj in f)
+
+
+def multiple_objects_count(key: str, frames: Sequence[set[str]]) -> int:
+    """multiple_objects.py ``check_generate``: ``key`` is "a and b" (exactly one " and "),
+    frames whose descriptions include both."""
+    a, b = key.split(" and ")
+    a, b = a.strip(), b.strip()
+    return sum(1 for f in frames if a in f and b in f)
+
+
+def color_object(prompt: str, color: str) -> str:
+    """color.py: the prompt without every "a " / "an " and the colour word, stripped."""
+    return prompt.replace("a ", "").replace("an ", "").replace(color, "").strip()
+
+
+def color_frame_pairs(boxes: Sequence[tuple]) -> list[tuple[str, str]]:
+    """color.py ``get_dect_from_grit`` (DenseCap run): per box (dense description, the
+    frame's *first* ObjectDet description), or one ("", "") without boxes."""
+    return [(b[0], b[2][0]) for b in boxes] if boxes else [("", "")]
+
+
+def color_counts(color: str, obj: str, frames: Sequence[Sequence[tuple[str, str]]]
+                 ) -> tuple[int, int]:
+    """color.py ``check_generate``: (frames where a box named ``obj`` has any colour word in
+    its description, frames where a box named ``obj`` has ``color`` in it)."""
+    with_object = with_color = 0
+    for pairs in frames:
+        object_flag = color_flag = False
+        for desc, name in pairs:
+            if obj == name:
+                if any(q in desc for q in COLOR_WORDS):
+                    object_flag = True
+                if color in desc:
+                    color_flag = True
+        with_color += color_flag
+        with_object += object_flag
+    return with_object, with_color
+
+
+def position_score(locality: str, b1: Sequence[float], b2: Sequence[float],
+                   iou_threshold: float = SPATIAL_IOU) -> float:
+    """spatial_relationship.py ``get_position_score`` for boxes [x0, y0, x1, y1]: left/right
+    relations need a larger horizontal than vertical centre distance, top/bottom the
+    reverse; 1 when the IoU is below the threshold, else threshold / IoU; 0 otherwise."""
+    dx = (b2[0] + b2[2]) / 2 - (b1[0] + b1[2]) / 2
+    dy = (b2[1] + b2[3]) / 2 - (b1[1] + b1[3]) / 2
+    inter = max(0, min(b1[2], b2[2]) - max(b1[0], b2[0])) * \
+        max(0, min(b1[3], b2[3]) - max(b1[1], b2[1]))
+    union = (b1[2] - b1[0]) * (b1[3] - b1[1]) + (b2[2] - b2[0]) * (b2[3] - b2[1]) - inter
+    iou = inter / union  # upstream divides unguarded (ZeroDivisionError for empty boxes)
+    if locality in "on the right of" or locality in "on the left of":
+        along = abs(dx) > abs(dy)
+    elif locality in "on the bottom of" or locality in "on the top of":
+        along = abs(dy) > abs(dx)
+    else:
+        return 0
+    if not along:
+        return 0
+    return 1 if iou < iou_threshold else iou_threshold / iou
+
+
+def spatial_frame_scores(key: dict, frames: Sequence[Sequence[tuple]]) -> list[float]:
+    """spatial_relationship.py ``check_generate``: per frame, the best
+    :func:`position_score` over pairs (earlier, later) of boxes described exactly as
+    ``object_a`` or ``object_b``; 0 without such a pair."""
+    a, b, rel = key["object_a"], key["object_b"], key["relationship"]
+    out = []
+    for boxes in frames:
+        locs = [box for desc, box, *_ in boxes if desc == a or desc == b]
+        best = 0
+        for i in range(len(locs) - 1):
+            for j in range(i + 1, len(locs)):
+                best = max(best, position_score(rel, locs[i], locs[j]))
+        out.append(best)
+    return out
+
+
+def scene_count(scene: str, captions: Sequence[str]) -> int:
+    """scene.py ``check_generate``: captions containing every space-separated word of the
+    scene (as substrings)."""
+    words = scene.split(" ")
+    return sum(1 for c in captions if all(w in c for w in words))
