@@ -19,16 +19,45 @@ from typing import Any
 from evalsuite.redact import redact_obj
 from evalsuite.store import unique_tmp
 from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
-                             Verdict)
+                             Score, Verdict)
 
 SCHEMA_VERSION = 1
+
+
+def point_items(items: list[PairItem]) -> tuple[list[PointItem], dict[str, tuple[str, str]]]:
+    """Unique PointItems for all pair candidates, and pair id -> (key A, key B)."""
+    points: dict[str, PointItem] = {}
+    pair_keys = {}
+    for it in items:
+        keys = []
+        for cand in (it.a, it.b):
+            key = PointItem.key_for(it.prompt, cand, it.context)
+            points.setdefault(key, PointItem(key, it.prompt, cand, it.context, it.task))
+            keys.append(key)
+        pair_keys[it.item_id] = (keys[0], keys[1])
+    return list(points.values()), pair_keys
+
+
+
+def verdict_from_scores(sa: Score, sb: Score) -> Verdict:
+    """The harness's pairwise verdict from two pointwise scores: margin = s(A) - s(B)."""
+    if sa.value is None or sb.value is None or ParseStatus.UNPARSED in (sa.status, sb.status):
+        raw = json.dumps({"A": sa.raw, "B": sb.raw}, ensure_ascii=False) if (sa.raw or sb.raw) \
+            else None
+        return Verdict(preferred=None, status=ParseStatus.UNPARSED, margin=None,
+                       score_a=sa.value, score_b=sb.value, raw=raw)
+    margins = {k: float(sa.extras["dims"][k]) - float(sb.extras["dims"][k])
+               for k in sa.extras.get("dims", {}) if k in sb.extras.get("dims", {})}
+    raw = json.dumps({"A": sa.raw, "B": sb.raw}, ensure_ascii=False) if (sa.raw or sb.raw) \
+        else None
+    return Verdict.from_margin(sa.value - sb.value, score_a=sa.value, score_b=sb.value,
+                               raw=raw, margins=margins)
+
 
 
 def pair_verdicts(items: list[PairItem], records: dict[tuple[str, str], RunRecord],
                   pairwise: bool) -> tuple[dict[str, Verdict], dict[str, str], dict[str, RunRecord]]:
     """(verdict per judged pair, error per failed pair, pair record per pairwise item)."""
-    from evalsuite.runner import point_items, verdict_from_scores
-
     verdicts, errors, pair_recs = {}, {}, {}
     if pairwise:
         for it in items:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from evalsuite.executor import prepare_each  # noqa: F401 - judges import it from here
 from evalsuite.registry import missing_modules
 from evalsuite.types import PairItem, PointItem, Score, Verdict
 
@@ -113,17 +114,6 @@ class Judge:
 
     def compare(self, items: list[PairItem]) -> list[Verdict]:
         return self.compare_batch(raise_first(self.prepare_pairs(items)))
-
-
-def prepare_each(prepare, items: list[Any]) -> list[Any]:
-    """``prepare(item)`` per item; an item's exception is returned in its place."""
-    out: list[Any] = []
-    for it in items:
-        try:
-            out.append(prepare(it))
-        except Exception as e:  # noqa: BLE001 - the item's recorded error, see the runner
-            out.append(e)
-    return out
 
 
 def raise_first(prepared: list[Any]) -> list[Any]:
