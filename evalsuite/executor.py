@@ -112,35 +112,14 @@ def barrier() -> None:
         dist.barrier()
 
 
-# --- run identity and the run directory -----------------------------------------------------
-
-class RunIdentity:
-    """What names a run: the fields in ``_IDENTITY`` (those that change results), hashed."""
-
-    _IDENTITY: tuple[str, ...] = ()
-    run_name: str | None
-    out_dir: str
-    bench: str
-
-    def identity(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._IDENTITY}
-
-    def fingerprint(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def run_dir_for(cfg: RunIdentity, who: str) -> Path:
-    """``<out>/<who>__<bench>__<fingerprint>`` (or ``--run-name``): re-running resumes."""
-    return Path(cfg.out_dir) / (cfg.run_name or f"{who}__{cfg.bench}__{cfg.fingerprint()}")
-
+# --- the run directory -----------------------------------------------------
 
 def note(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def write_config(run_dir: Path, cfg: RunIdentity) -> None:
-    """Record the run's identity, or check it against the one recorded: create-if-absent is
+def write_config(run_dir: Path, cfg: Any) -> None:
+    """Record the run's identity (``cfg.identity()``, ``cfg.fingerprint()``), or check it against the one recorded: create-if-absent is
     one atomic step (a hard link of a complete temp file), so of two processes starting
     the same directory at once exactly one writes and the other compares."""
     path = run_dir / "config.json"

@@ -124,10 +124,9 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
         "schema_version": SCHEMA_VERSION,
         "judge": judge.info(),
         "benchmark": bench.info(cfg.data_path, cfg.split),
-        "run": {"fingerprint": cfg.fingerprint(), "mode": "pairwise" if pairwise else "pointwise",
-                "seed": cfg.seed, "position_swap": "seeded by item id" if pairwise else "n/a",
-                "both_orders": cfg.both_orders, "batch_size": cfg.batch_size or
-                judge.default_batch_size, "limit": cfg.limit},
+        "run": cfg.recorded(mode="pairwise" if pairwise else "pointwise",
+                            position_swap="seeded by item id" if pairwise else "n/a",
+                            batch_size=cfg.batch_size or judge.default_batch_size),
         "versions": versions(),
         "git": git_hash(),
         "counts": counts,

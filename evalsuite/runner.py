@@ -19,55 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict  # noqa: F401 - callers import it from here
 
-from evalsuite.executor import (Outcome, RunIdentity, Session, Stage, dist_info,  # noqa: F401
-                                distributed, execute_run, init_distributed, per_item,
-                                prefetched, read_run_meta, run_batch, run_dir_for, shard_of)
+from evalsuite.executor import (Outcome, Session, Stage, dist_info, distributed,  # noqa: F401
+                                execute_run, init_distributed, per_item, prefetched,
+                                read_run_meta, run_batch, shard_of)
 from evalsuite.registry import BENCHMARKS, JUDGES
 from evalsuite.results import point_items, verdict_from_scores  # noqa: F401
+from evalsuite.runconfig import RunConfig  # noqa: F401 - where callers find it
 from evalsuite.types import ItemError, PairItem, PointItem, RunRecord, Verdict
-
-
-@dataclass
-class RunConfig(RunIdentity):
-    judge: str
-    bench: str
-    model: str | None = None
-    model_path: str | None = None
-    revision: str | None = None
-    data_path: str | None = None
-    split: str | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    both_orders: bool = False
-    mode: str = "auto"  # auto | pairwise | pointwise
-    limit: int | None = None
-    out_dir: str = "runs"
-    run_name: str | None = None
-    max_error_rate: float = 0.05
-    device: str | None = None
-    dtype: str | None = None
-    retry_errors: bool = False
-    prefetch_workers: int = 2
-    judge_options: dict[str, Any] = field(default_factory=dict)
-    bench_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-    save_inputs: bool = False  # samples.jsonl: the request each verdict came from
-    wait: bool = False  # another process holds the run: wait for it instead of refusing
-
-    # Fields that change what is computed. The batch size does (batched float paths: padding
-    # and kernel choice move scores in the last bits, which can flip a near-tie), so a run
-    # is one batch size; the effective one (default resolved) is what counts. Device and
-    # workers do not enter.
-    _IDENTITY = ("judge", "bench", "model", "model_path", "revision", "data_path", "split",
-                 "seed", "both_orders", "mode", "limit", "dtype", "batch_size",
-                 "judge_options", "bench_options")
-
-    def run_dir(self) -> Path:
-        return run_dir_for(self, self.judge)
 
 
 RunOutcome = Outcome  # the judge runner's name for the executor's outcome

@@ -15,76 +15,25 @@ benchmark's scorer (records ``eval``) -> metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import re
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from evalsuite.executor import (Outcome, RunIdentity, Session, Stage, distributed,
-                                execute_run, per_item, run_dir_for, write_config)
-from evalsuite.judges.openai_judge import TRANSPORT_OPTIONS
+from evalsuite.executor import (Outcome, Session, Stage, distributed, execute_run, per_item,
+                                write_config)
 from evalsuite.policies.base import (GenItem, GenUnit, McqItem, Metric, add_cis,
                                      sample_seed)
 from evalsuite.registry import BENCHMARKS, POLICIES
+from evalsuite.runconfig import LOCATION_OPTIONS, PolicyRunConfig  # noqa: F401
+from evalsuite.runconfig import safe_name as _safe
 from evalsuite.store import repair_tail
 from evalsuite.types import ItemError, ParseStatus, RunRecord, Score
 
 
-@dataclass
-class PolicyRunConfig(RunIdentity):
-    policy: str
-    bench: str
-    model: str | None = None
-    model_path: str | None = None
-    revision: str | None = None
-    data_path: str | None = None
-    split: str | None = None
-    batch_size: int | None = None
-    score_batch_size: int = 8
-    seed: int = 0
-    samples_per_prompt: int | None = None
-    limit: int | None = None
-    out_dir: str = "runs"
-    run_name: str | None = None
-    max_error_rate: float = 0.05
-    device: str | None = None
-    dtype: str | None = None
-    retry_errors: bool = False
-    prefetch_workers: int = 2
-    policy_options: dict[str, Any] = field(default_factory=dict)
-    bench_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-    save_inputs: bool = False  # samples.jsonl: the prompt, media and settings of each item
-
-    _IDENTITY = ("policy", "bench", "model", "model_path", "revision", "data_path", "split",
-                 "seed", "samples_per_prompt", "limit", "dtype", "policy_options",
-                 "bench_options")
-
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["bench_options"] = {k: v for k, v in self.bench_options.items()
-                                  if k not in LOCATION_OPTIONS}
-        return ident
-
-    def run_dir(self) -> Path:
-        return run_dir_for(self, _safe(self.policy))
-
-
-# Benchmark options that say where scorer weights or a judge endpoint are, not what is
-# computed: left out of the run identity, so a run started without them (or with another
-# copy, or another server of the same model) resumes its samples.
-LOCATION_OPTIONS = ("scorer_path", "detector_path", "clip_path",
-                    *(p + k for p in ("judge_", "extractor_") for k in TRANSPORT_OPTIONS))
-
-
 PolicyOutcome = Outcome  # the policy runner's name for the executor's outcome
-
-
-def _safe(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:80] or "x"
 
 
 def execute_policy(cfg: PolicyRunConfig, policy=None, bench=None) -> PolicyOutcome:
@@ -107,12 +56,14 @@ def execute_policy(cfg: PolicyRunConfig, policy=None, bench=None) -> PolicyOutco
                          f"a {policy.task} policy")
     if hasattr(bench, "preflight"):
         bench.preflight()  # a missing scorer dependency fails before any generation
+    # The batch size is part of the identity: the default, once resolved, names the run too.
+    cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size or policy.default_batch_size)
     run_dir = cfg.run_dir()
     if hasattr(bench, "run_policy"):  # drives its own evaluation harness (lmms-eval tasks)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, cfg)
         return bench.run_policy(cfg, policy, run_dir)
-    batch_size = cfg.batch_size or policy.default_batch_size
+    batch_size = cfg.batch_size
     first_kind = "answer" if bench.kind == "mcq" else "gen"
 
     def work(session: Session) -> None:
@@ -334,8 +285,7 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
         "schema_version": SCHEMA_VERSION,
         "policy": policy.info(),
         "benchmark": bench.info(cfg.data_path, cfg.split),
-        "run": {"fingerprint": cfg.fingerprint(), "seed": cfg.seed, "limit": cfg.limit,
-                "batch_size": cfg.batch_size or policy.default_batch_size},
+        "run": cfg.recorded(batch_size=cfg.batch_size or policy.default_batch_size),
         "versions": versions(), "git": git_hash(), "counts": counts,
         "metrics": m["metrics"], "breakdown": m.get("breakdown", {}),
     }

@@ -15,54 +15,22 @@ presentation order, the edited media (stored under ``<run dir>/media`` by conten
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.probes import DEFAULT_PROBES, PROBES
+from evalsuite.executor import Session, Stage, write_config
+from evalsuite.probes import PROBES
 from evalsuite.probes.base import Case, Context, Outcome
 from evalsuite.registry import BENCHMARKS, JUDGES
-from evalsuite.executor import RunIdentity, Session, Stage, run_dir_for, write_config
 from evalsuite.results import verdict_from_scores
+from evalsuite.runconfig import ProbeConfig  # noqa: F401 - where callers find it
 from evalsuite.runner import load_items, use_pairwise
 from evalsuite.store import RunStore, read_records
 from evalsuite.types import PointItem, RunRecord
-
-
-@dataclass
-class ProbeConfig(RunIdentity):
-    judge: str
-    bench: str
-    model: str | None = None
-    model_path: str | None = None
-    revision: str | None = None
-    data_path: str | None = None
-    split: str | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    mode: str = "auto"  # auto | pairwise | pointwise, as for `run`
-    limit: int | None = None  # rows read from the benchmark (smoke tests)
-    sample: int = 64  # items each probe starts from (a seeded sample)
-    probes: list[str] = field(default_factory=lambda: list(DEFAULT_PROBES))
-    out_dir: str = "runs"
-    run_name: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    prefetch_workers: int = 2
-    retry_errors: bool = False  # on resume, judge again the cases that failed
-    judge_options: dict[str, Any] = field(default_factory=dict)
-    bench_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-
-    # What changes a case's verdict. The probe list is not part of it: running more probes
-    # later adds cases to the same store (and reuses the scores already there).
-    _IDENTITY = ("judge", "bench", "model", "model_path", "revision", "data_path", "split",
-                 "seed", "mode", "limit", "sample", "dtype", "judge_options", "bench_options")
-
-    def run_dir(self) -> Path:
-        return run_dir_for(self, f"probe-{self.judge}")
 
 
 @dataclass
@@ -93,6 +61,8 @@ def execute_probes(cfg: ProbeConfig, judge=None, bench=None) -> ProbeOutcome:
                                    revision=cfg.revision, device=cfg.device, dtype=cfg.dtype,
                                    **cfg.judge_options)
     pairwise = use_pairwise(cfg, judge)
+    # The batch size is part of the identity: the default, once resolved, names the run too.
+    cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size or judge.default_batch_size)
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(run_dir, cfg)
@@ -107,7 +77,7 @@ def execute_probes(cfg: ProbeConfig, judge=None, bench=None) -> ProbeOutcome:
     # a pairwise judge sees one prompt: cases judging B under another need scores
     cases = [c for _, built, _ in plans.values() if built for c in built.cases
              if not (pairwise and c.prompt_b)]
-    batch_size = cfg.batch_size or judge.default_batch_size
+    batch_size = cfg.batch_size
     t0 = time.perf_counter()
     # Probes are not sharded: one process, the executor's session on rank 0's store.
     session = Session(run_dir, read_records(run_dir), retry_errors=cfg.retry_errors,
