@@ -104,10 +104,9 @@ def distributed() -> Iterator[None]:
 
 def barrier() -> None:
     """Wait for every rank when running under torch.distributed; no-op otherwise."""
-    try:
-        import torch.distributed as dist
-    except ImportError:
+    if "torch" not in sys.modules:  # no process group without torch (and no import for it)
         return
+    import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 
@@ -344,6 +343,7 @@ class Session:
     workers: int = 2
     progress: bool = True
     computed: int = field(default=0)
+    appended: int = field(default=0)  # records this session added to the store
 
     def todo(self, kind: str, ids: Sequence[str]) -> list[str]:
         """The ids of ``kind`` this process must compute: its shard, not yet finished."""
@@ -355,7 +355,9 @@ class Session:
 
     def append(self, records) -> None:
         assert self.store is not None
+        records = list(records)
         self.store.append(records)
+        self.appended += len(records)
 
     def run(self, stage: Stage) -> int:
         """Compute a stage's units in prefetched batches; returns how many were computed."""
@@ -414,11 +416,14 @@ def execute_run(cfg: Any, run_dir: Path, what: str, work: Callable[[Session], An
             session.store = store
             work(session)
         elapsed = time.perf_counter() - t0
-        session.done = {}  # the records are read again below, every rank's
+        # One process that added nothing (a finished run, resumed): the records read at the
+        # start are the run's; otherwise they are read again, every rank's.
+        done = session.done if world == 1 and session.appended == 0 else None
+        session.done = {}
         barrier()
         if rank != 0:
             return Outcome(run_dir, None, session.computed, 0, False)
-        results, errors, units = finalize(read_records(run_dir))
+        results, errors, units = finalize(done if done is not None else read_records(run_dir))
         write_run_meta(run_dir, session.computed, elapsed, batch_size, world)
         return Outcome(run_dir, results, session.computed, errors,
                        errors / max(units, 1) > cfg.max_error_rate)

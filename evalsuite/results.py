@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from evalsuite.redact import dumps as redacted_dumps
 from evalsuite.redact import redact_obj
 from evalsuite.store import unique_tmp
 from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
@@ -248,11 +249,11 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
             }
             if inputs is not None:  # --save-inputs
                 row["input"] = inputs(it, rec)
-            fh.write(json.dumps(redact_obj(row), ensure_ascii=False, default=str) + "\n")
+            fh.write(redacted_dumps(row, ensure_ascii=False, default=str) + "\n")
         for e in bad_rows:
-            fh.write(json.dumps(redact_obj({"item_id": e.item_id, "status": "error",
-                                            "error": f"bad row: {e.reason}", "meta": e.meta}),
-                                ensure_ascii=False, default=str) + "\n")
+            fh.write(redacted_dumps({"item_id": e.item_id, "status": "error",
+                                     "error": f"bad row: {e.reason}", "meta": e.meta},
+                                    ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)
 
 
