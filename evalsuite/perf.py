@@ -34,6 +34,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from evalsuite.benchmarks.base import Benchmark
@@ -295,5 +296,164 @@ def write_json(res: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(res, indent=2, default=str) + "\n")
 
 
+
+
+# --- harness cost at scale (`evalsuite perf --scale`) -------------------------------------------
+#
+# A trivial in-memory judge on generated pairs: no model, no media, so what is measured is
+# the harness alone - items, sharding, batching, the run store, resume, metrics with their
+# bootstrap CIs, results.json and samples.jsonl. Each size runs in a fresh subprocess so its
+# peak RSS is its own.
+
+SCALE_SIZES = (10_000, 100_000, 1_000_000)
+
+
+class GeneratedPairs(Benchmark):
+    """``n`` text pairs made from their index, never all in memory at once.
+
+    Pair ``i``: candidate A is ``i % 7`` characters long, B ``i % 5``; the human label
+    cycles A, B, tie with ``i % 3``; every 10th pair falls in category ``odd`` when ``i`` is
+    odd, else ``even`` (so the breakdown has two groups)."""
+
+    name: ClassVar[str] = "generated-pairs"
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, n: int = 1000, **options: Any):
+        super().__init__(**options)
+        self.n = int(n)
+
+    def load(self, data_path=None, split=None):
+        labels = (Label.A, Label.B, Label.TIE)
+        for i in range(self.n):
+            yield PairItem(f"g{i}", f"prompt {i % 1000}", Candidate(text="x" * (i % 7)),
+                           Candidate(text="x" * (i % 5)), labels[i % 3],
+                           category=("odd" if i % 2 else "even") if i % 10 == 0 else None)
+
+    def info(self, data_path, split):
+        return {"benchmark": self.name, "pairs": self.n}
+
+
+class LengthJudge:
+    """A judge without a model: the longer text wins (pairwise: margin = len(A) - len(B);
+    pointwise: score = len). Built on :class:`evalsuite.judges.base.Judge`."""
+
+    def __new__(cls, pairwise: bool = True):
+        from evalsuite.judges.base import Judge
+        from evalsuite.types import Score, Verdict
+
+        class _LengthJudge(Judge):
+            name = "length"
+            requires = ()
+            modalities = frozenset({"image", "video"})
+            tasks = frozenset({"generation", "understanding", "edit"})
+            default_batch_size = 256
+
+            def prepare_pair(self, item):
+                return len(item.a.text or ""), len(item.b.text or "")
+
+            def compare_batch(self, prepared):
+                return [Verdict.from_margin(float(a - b)) for a, b in prepared]
+
+            def prepare_point(self, item):
+                return len(item.candidate.text or "")
+
+            def score_batch(self, prepared):
+                return [Score(float(x)) for x in prepared]
+
+        _LengthJudge.pairwise, _LengthJudge.pointwise = pairwise, not pairwise
+        return _LengthJudge(device="cpu", dtype="float32")
+
+
+def _rss_kb() -> int:
+    """Peak resident set size of this process so far, in KiB (Linux ru_maxrss)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _current_rss_kb() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return _rss_kb()
+
+
+def scale_once(pairs: int, out_dir: str, batch_size: int = 256, workers: int = 2,
+               pairwise: bool = True) -> dict[str, Any]:
+    """One size, in this process: the run end to end, then the finished run again (resume:
+    nothing left to compute), with the process's peak RSS above its RSS before the run."""
+    from evalsuite.runner import RunConfig, execute
+
+    judge, bench = LengthJudge(pairwise), GeneratedPairs(pairs)
+    cfg = RunConfig(judge="length", bench=bench.name, out_dir=out_dir, run_name="r",
+                    batch_size=batch_size, prefetch_workers=workers, progress=False,
+                    mode="pairwise" if pairwise else "pointwise", max_error_rate=1.0,
+                    bench_options={"n": pairs})
+    base = _current_rss_kb()
+    t0 = time.perf_counter()
+    first = execute(cfg, judge=judge, bench=bench)
+    t1 = time.perf_counter()
+    again = execute(cfg, judge=judge, bench=bench)
+    t2 = time.perf_counter()
+    peak = _rss_kb()
+    c = first.results["counts"]
+    return {"pairs": pairs, "mode": cfg.mode, "batch_size": batch_size,
+            "prefetch_workers": workers, "seconds": t1 - t0, "pairs_per_s": pairs / (t1 - t0),
+            "resume_seconds": t2 - t1, "resume_computed": again.computed,
+            "computed": first.computed, "counts": c,
+            "results_identical_on_resume": again.results == first.results,
+            "rss_before_mb": base / 1024, "peak_rss_mb": peak / 1024,
+            "bytes_per_pair": (peak - base) * 1024 / pairs,
+            "store_bytes": sum(p.stat().st_size for p in first.run_dir.glob("records-r*.jsonl")),
+            "samples_bytes": (first.run_dir / "samples.jsonl").stat().st_size}
+
+
+def run_scale(sizes: Sequence[int] = SCALE_SIZES, batch_size: int = 256, workers: int = 2,
+              pairwise: bool = True, tmp: str | None = None) -> dict[str, Any]:
+    """Every size in a fresh subprocess (so peak RSS is that size's), in a temporary folder
+    removed afterwards; the machine's load average before and after."""
+    import subprocess
+    import sys
+
+    rows = []
+    load_before = os.getloadavg()
+    for n in sizes:
+        d = tempfile.mkdtemp(prefix="evalsuite-scale-", dir=tmp)
+        try:
+            code = ("import json, sys; from evalsuite.perf import scale_once; "
+                    "print(json.dumps(scale_once(*json.loads(sys.argv[1]))))")
+            args = json.dumps([n, d, batch_size, workers, pairwise])
+            p = subprocess.run([sys.executable, "-c", code, args], capture_output=True,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if p.returncode != 0:
+                raise RuntimeError(f"scale run of {n} pairs failed:\n{p.stderr[-3000:]}")
+            rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return {"kind": "harness-scale", "judge": "length (no model)",
+            "benchmark": "generated-pairs (in memory)", "sizes": rows,
+            "hardware": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
+                         "processor": _cpu_name(), "python": platform.python_version()},
+            "load_average_before": list(load_before),
+            "load_average_after": list(os.getloadavg())}
+
+
+def format_scale(res: dict[str, Any]) -> str:
+    hw = res["hardware"]
+    lines = [f"harness at scale: {res['judge']} on {res['benchmark']}; {hw['processor']} "
+             f"({hw['cpu_count']} cores), load average "
+             f"{res['load_average_before'][0]:.1f} -> {res['load_average_after'][0]:.1f}",
+             f"  {'pairs':>9} {'pairs/s':>9} {'run s':>8} {'resume s':>9} {'peak RSS MB':>12}"
+             f" {'B/pair':>8}"]
+    for r in res["sizes"]:
+        lines.append(f"  {r['pairs']:>9} {r['pairs_per_s']:>9.0f} {r['seconds']:>8.2f} "
+                     f"{r['resume_seconds']:>9.2f} {r['peak_rss_mb']:>12.1f} "
+                     f"{r['bytes_per_pair']:>8.0f}")
+    return "\n".join(lines)
+
+
 __all__ = ["PerfConfig", "run_perf", "format_report", "write_json", "make_pairs",
-           "SyntheticBench", "build_vit_h14_clip", "bare_loop", "upstream_loop"]
+           "SyntheticBench", "build_vit_h14_clip", "bare_loop", "upstream_loop",
+           "GeneratedPairs", "LengthJudge", "scale_once", "run_scale", "format_scale"]

@@ -85,3 +85,32 @@ def redact_obj(obj):
     if isinstance(obj, (list, tuple)):
         return [redact_obj(v) for v in obj]
     return obj
+
+
+# Every pattern above needs one of these in the text it changes (the words in any case);
+# JSON encoding leaves them as they are, so a dump without any of them (and without a
+# registered value's JSON form) has nothing to mask.
+# Outside ASCII, case-insensitive matching has its own rules (the Kelvin sign matches k):
+# there the patterns' own matcher decides.
+_TRIGGERS = re.compile(r"(?i)authoriz|api-key|bearer|=|://")
+
+
+def _may_hold_secret(text: str) -> bool:
+    if not text.isascii():
+        return _TRIGGERS.search(text) is not None
+    lower = text.lower()
+    return ("=" in text or "://" in text or "authoriz" in lower or "api-key" in lower
+            or "bearer" in lower)
+
+
+def dumps(obj, **kw) -> str:
+    """``json.dumps(redact_obj(obj), **kw)``, the same text, without walking ``obj`` string
+    by string when its encoding shows nothing that could be masked (the common case: run
+    records and samples are written once per item)."""
+    text = json.dumps(obj, **kw)
+    if not _may_hold_secret(text):
+        with _guard:
+            known = list(_secrets)
+        if not any(s in text for s in known):
+            return text
+    return json.dumps(redact_obj(obj), **kw)

@@ -16,19 +16,49 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from evalsuite.redact import dumps as redacted_dumps
 from evalsuite.redact import redact_obj
 from evalsuite.store import unique_tmp
 from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
-                             Verdict)
+                             Score, Verdict)
 
 SCHEMA_VERSION = 1
+
+
+def point_items(items: list[PairItem]) -> tuple[list[PointItem], dict[str, tuple[str, str]]]:
+    """Unique PointItems for all pair candidates, and pair id -> (key A, key B)."""
+    points: dict[str, PointItem] = {}
+    pair_keys = {}
+    for it in items:
+        keys = []
+        for cand in (it.a, it.b):
+            key = PointItem.key_for(it.prompt, cand, it.context)
+            points.setdefault(key, PointItem(key, it.prompt, cand, it.context, it.task))
+            keys.append(key)
+        pair_keys[it.item_id] = (keys[0], keys[1])
+    return list(points.values()), pair_keys
+
+
+
+def verdict_from_scores(sa: Score, sb: Score) -> Verdict:
+    """The harness's pairwise verdict from two pointwise scores: margin = s(A) - s(B)."""
+    if sa.value is None or sb.value is None or ParseStatus.UNPARSED in (sa.status, sb.status):
+        raw = json.dumps({"A": sa.raw, "B": sb.raw}, ensure_ascii=False) if (sa.raw or sb.raw) \
+            else None
+        return Verdict(preferred=None, status=ParseStatus.UNPARSED, margin=None,
+                       score_a=sa.value, score_b=sb.value, raw=raw)
+    margins = {k: float(sa.extras["dims"][k]) - float(sb.extras["dims"][k])
+               for k in sa.extras.get("dims", {}) if k in sb.extras.get("dims", {})}
+    raw = json.dumps({"A": sa.raw, "B": sb.raw}, ensure_ascii=False) if (sa.raw or sb.raw) \
+        else None
+    return Verdict.from_margin(sa.value - sb.value, score_a=sa.value, score_b=sb.value,
+                               raw=raw, margins=margins)
+
 
 
 def pair_verdicts(items: list[PairItem], records: dict[tuple[str, str], RunRecord],
                   pairwise: bool) -> tuple[dict[str, Verdict], dict[str, str], dict[str, RunRecord]]:
     """(verdict per judged pair, error per failed pair, pair record per pairwise item)."""
-    from evalsuite.runner import point_items, verdict_from_scores
-
     verdicts, errors, pair_recs = {}, {}, {}
     if pairwise:
         for it in items:
@@ -95,10 +125,9 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
         "schema_version": SCHEMA_VERSION,
         "judge": judge.info(),
         "benchmark": bench.info(cfg.data_path, cfg.split),
-        "run": {"fingerprint": cfg.fingerprint(), "mode": "pairwise" if pairwise else "pointwise",
-                "seed": cfg.seed, "position_swap": "seeded by item id" if pairwise else "n/a",
-                "both_orders": cfg.both_orders, "batch_size": cfg.batch_size or
-                judge.default_batch_size, "limit": cfg.limit},
+        "run": cfg.recorded(mode="pairwise" if pairwise else "pointwise",
+                            position_swap="seeded by item id" if pairwise else "n/a",
+                            batch_size=cfg.batch_size or judge.default_batch_size),
         "versions": versions(),
         "git": git_hash(),
         "counts": counts,
@@ -220,11 +249,11 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
             }
             if inputs is not None:  # --save-inputs
                 row["input"] = inputs(it, rec)
-            fh.write(json.dumps(redact_obj(row), ensure_ascii=False, default=str) + "\n")
+            fh.write(redacted_dumps(row, ensure_ascii=False, default=str) + "\n")
         for e in bad_rows:
-            fh.write(json.dumps(redact_obj({"item_id": e.item_id, "status": "error",
-                                            "error": f"bad row: {e.reason}", "meta": e.meta}),
-                                ensure_ascii=False, default=str) + "\n")
+            fh.write(redacted_dumps({"item_id": e.item_id, "status": "error",
+                                     "error": f"bad row: {e.reason}", "meta": e.meta},
+                                    ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.redact import redact_obj
+from evalsuite.redact import dumps as redacted_dumps
 from evalsuite.types import ParseStatus, RunRecord
 
 RECORD_KINDS = frozenset({"pair", "point", "answer", "gen", "eval"})
@@ -443,8 +443,8 @@ class RunStore:
     _repair_tail = staticmethod(repair_tail)
 
     def append(self, records: Iterable[RunRecord]) -> None:
-        lines = "".join(json.dumps(redact_obj(r.to_json()), ensure_ascii=False) + "\n"
-                        for r in records)
+        lines = "".join(redacted_dumps(r.to_compact(), ensure_ascii=False,
+                                       separators=(",", ":")) + "\n" for r in records)
         if not lines:
             return
         self._fh.write(lines)

@@ -7,10 +7,11 @@ per-dimension scores) that are written verbatim to ``samples.jsonl``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from enum import Enum
 from functools import cached_property
 from typing import Any, Literal
@@ -158,6 +159,20 @@ class ItemError:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _plain(x: Any) -> Any:
+    """What ``dataclasses.asdict`` makes of a field's value: containers copied, dataclasses
+    as dicts, anything else deep-copied (numbers and strings are returned as they are)."""
+    if isinstance(x, dict):
+        return type(x)((_plain(k), _plain(v)) for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(v) for v in x)
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    if is_dataclass(x) and not isinstance(x, type):
+        return asdict(x)
+    return copy.deepcopy(x)
+
+
 @dataclass
 class Score:
     """A pointwise judge's output for one PointItem."""
@@ -209,8 +224,23 @@ class Verdict:
         )
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["status"] = self.status.value
+        # asdict's deep copy, by hand: this runs once per item of a run
+        return {"preferred": self.preferred, "status": self.status.value,
+                "margin": self.margin, "score_a": self.score_a, "score_b": self.score_b,
+                "raw": self.raw, "margins": _plain(self.margins), "extras": _plain(self.extras)}
+
+    def to_compact(self) -> dict[str, Any]:
+        """:meth:`to_json` without the fields at their defaults (the run store's line);
+        :meth:`from_json` reads both."""
+        d: dict[str, Any] = {"preferred": self.preferred, "status": self.status.value}
+        for k in ("margin", "score_a", "score_b", "raw"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        if self.margins:
+            d["margins"] = _plain(self.margins)
+        if self.extras:
+            d["extras"] = _plain(self.extras)
         return d
 
     @staticmethod
@@ -245,11 +275,35 @@ class RunRecord:
         d["verdict_other_order"] = (self.verdict_other_order.to_json()
                                     if self.verdict_other_order else None)
         if self.score is not None:
-            s = asdict(self.score)
-            s["status"] = self.score.status.value
-            d["score"] = s
+            s = self.score
+            d["score"] = {"value": s.value, "status": s.status.value, "raw": s.raw,
+                          "extras": _plain(s.extras)}
         else:
             d["score"] = None
+        return d
+
+    def to_compact(self) -> dict[str, Any]:
+        """The run store's line: :meth:`to_json` without the fields at their defaults
+        (null, false, 0, empty); :meth:`from_json` reads both."""
+        d: dict[str, Any] = {"item_id": self.item_id, "kind": self.kind}
+        if self.error is not None:
+            d["error"] = self.error
+        if self.swapped:
+            d["swapped"] = True
+        seconds = round(self.seconds, 6)
+        if seconds:
+            d["seconds"] = seconds
+        if self.verdict is not None:
+            d["verdict"] = self.verdict.to_compact()
+        if self.verdict_other_order is not None:
+            d["verdict_other_order"] = self.verdict_other_order.to_compact()
+        if self.score is not None:
+            s = self.score
+            d["score"] = {"value": s.value, "status": s.status.value}
+            if s.raw is not None:
+                d["score"]["raw"] = s.raw
+            if s.extras:
+                d["score"]["extras"] = _plain(s.extras)
         return d
 
     @staticmethod

@@ -15,12 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # mid-way; nothing test-only lives in the runner itself.
 SLOW_CLI = """
 import os, sys, time
-import evalsuite.runner as runner
-_orig = runner.run_batch
+import evalsuite.executor as executor
+_orig = executor.run_batch
 def _slow(fn, prepared):
     time.sleep(float(os.environ.get("EVALSUITE_TEST_BATCH_SLEEP", "0.2")))
     return _orig(fn, prepared)
-runner.run_batch = _slow
+executor.run_batch = _slow
 from evalsuite.cli import main
 sys.argv = ["evalsuite", *sys.argv[1:]]
 main()

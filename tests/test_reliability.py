@@ -154,7 +154,7 @@ def test_second_run_on_a_busy_directory_is_refused_or_waits(tmp_path, monkeypatc
             hash_run(tmp_path, batch_size=4)
 
         waiting = threading.Event()
-        monkeypatch.setattr("evalsuite.runner._note", lambda msg: waiting.set())
+        monkeypatch.setattr("evalsuite.executor.note", lambda msg: waiting.set())
         result = {}
         t = threading.Thread(target=lambda: result.setdefault(
             "out", hash_run(tmp_path, batch_size=4, wait=True)))
@@ -208,7 +208,7 @@ def test_cli_refuses_a_busy_run_with_exit_2(fx, tmp_path):
 def test_config_check_and_write_is_atomic(tmp_path):
     """Eight writers with eight identities race on one directory: exactly one wins, the
     others are refused naming the differing field; config.json holds the winner."""
-    from evalsuite.runner import _write_config
+    from evalsuite.executor import write_config as _write_config
     d = tmp_path / "run"
     d.mkdir()
     start = threading.Barrier(8)

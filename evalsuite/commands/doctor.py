@@ -46,7 +46,7 @@ def diagnose(run_dir: Path, repair: bool = True) -> Report:
     """
     from evalsuite import store as S
     from evalsuite.results import read_results, validate_sample
-    from evalsuite.runner import read_run_meta
+    from evalsuite.executor import read_run_meta
 
     rep = Report()
     files = S.store_files(run_dir)

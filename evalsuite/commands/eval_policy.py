@@ -7,6 +7,7 @@ from typing import Literal, Optional
 import typer
 
 from evalsuite.commands.run import check_device
+from evalsuite.runconfig import PolicyRunConfig, cli_option
 
 
 def register(app: typer.Typer) -> None:
@@ -14,44 +15,31 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_policy(
-    policy: str = typer.Option(..., "--policy", "-p", help="Policy name (see `evalsuite list "
-                               "policies`) or a local checkpoint folder (its kind is read "
-                               "from the folder: a diffusers pipeline or a Qwen2.5-VL model)."),
-    bench: str = typer.Option(..., "--bench", "-b", help="mmbench | video-mme | t2i-compbench "
-                              "| vbench"),
-    model: Optional[str] = typer.Option(None, help="Hub id of another checkpoint."),
-    model_path: Optional[str] = typer.Option(None, help="Local checkpoint folder."),
-    revision: Optional[str] = typer.Option(None, help="Hub revision of --model."),
-    data_path: Optional[str] = typer.Option(None, help="Local copy of the benchmark data."),
-    split: Optional[str] = typer.Option(None, help="Split (default: the benchmark's)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-B", min=1,
-                                             help="Policy batch size."),
-    score_batch_size: int = typer.Option(8, min=1, help="Batch size of the benchmark's "
-                                         "scorers."),
-    samples_per_prompt: Optional[int] = typer.Option(None, min=1, help="Images/videos per "
-                                                     "prompt (default: the benchmark's)."),
-    seed: int = typer.Option(0, help="Base seed; each sample's seed derives from it and the "
-                                     "prompt id."),
-    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N rows/prompts."),
-    out: str = typer.Option("runs", help="Folder that holds run directories."),
-    run_name: Optional[str] = typer.Option(None, help="Run directory name."),
-    max_error_rate: float = typer.Option(0.05, min=0.0, max=1.0, help="Exit 1 when the policy "
-                                         "or a scorer failed on more than this fraction (data "
-                                         "errors - bad rows, unreadable media - are reported "
-                                         "apart)."),
-    retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo failed items."),
-    device: Optional[str] = typer.Option(None, callback=check_device,
-                                         help="cpu | cuda | cuda:N."),
-    dtype: Optional[Literal["bfloat16", "float16", "float32"]] = typer.Option(
-        None, help="Default: bfloat16 on GPU, float32 on CPU."),
-    workers: int = typer.Option(2, min=0, help="Prefetch threads."),
-    option: Optional[list[str]] = typer.Option(None, "--option", "-o",
-                                               help="Policy option key=value."),
-    bench_option: Optional[list[str]] = typer.Option(None, "--bench-option",
-                                                     help="Benchmark option key=value."),
-    save_inputs: bool = typer.Option(False, "--save-inputs", help="samples.jsonl keeps each "
-                                     "item's input (prompt text, media identities, settings)."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    policy: str = cli_option(PolicyRunConfig, "policy"),
+    bench: str = cli_option(PolicyRunConfig, "bench"),
+    model: Optional[str] = cli_option(PolicyRunConfig, "model"),
+    model_path: Optional[str] = cli_option(PolicyRunConfig, "model_path"),
+    revision: Optional[str] = cli_option(PolicyRunConfig, "revision"),
+    data_path: Optional[str] = cli_option(PolicyRunConfig, "data_path"),
+    split: Optional[str] = cli_option(PolicyRunConfig, "split"),
+    batch_size: Optional[int] = cli_option(PolicyRunConfig, "batch_size"),
+    score_batch_size: int = cli_option(PolicyRunConfig, "score_batch_size"),
+    samples_per_prompt: Optional[int] = cli_option(PolicyRunConfig, "samples_per_prompt"),
+    seed: int = cli_option(PolicyRunConfig, "seed"),
+    limit: Optional[int] = cli_option(PolicyRunConfig, "limit"),
+    out_dir: str = cli_option(PolicyRunConfig, "out_dir"),
+    run_name: Optional[str] = cli_option(PolicyRunConfig, "run_name"),
+    max_error_rate: float = cli_option(PolicyRunConfig, "max_error_rate"),
+    retry_errors: bool = cli_option(PolicyRunConfig, "retry_errors"),
+    device: Optional[str] = cli_option(PolicyRunConfig, "device", callback=check_device),
+    dtype: Optional[Literal["bfloat16", "float16", "float32"]] = cli_option(PolicyRunConfig,
+                                                                            "dtype"),
+    prefetch_workers: int = cli_option(PolicyRunConfig, "prefetch_workers"),
+    policy_options: Optional[list[str]] = cli_option(PolicyRunConfig, "policy_options"),
+    bench_options: Optional[list[str]] = cli_option(PolicyRunConfig, "bench_options"),
+    save_inputs: bool = cli_option(PolicyRunConfig, "save_inputs"),
+    progress: bool = cli_option(PolicyRunConfig, "progress"),
+    wait: bool = cli_option(PolicyRunConfig, "wait"),
 ) -> None:
     """Evaluate a policy; re-running the same command resumes (finished answers and
     generated samples are kept).
@@ -68,25 +56,18 @@ def eval_policy(
 
     from rich.console import Console
 
-    from evalsuite.commands.common import fail, parse_options
+    from evalsuite.commands.common import fail
     from evalsuite.commands.preflight import PreflightError
     from evalsuite.commands.run import gate
-    from evalsuite.policies.runner import PolicyRunConfig, execute_policy
+    from evalsuite.policies.runner import execute_policy
 
     console = Console(stderr=True)
+    given = dict(locals())
     try:
         if Path(policy).exists() and model_path is None:  # --policy <path>
             from evalsuite.policies.diffusion import policy_for_path
-            model_path, policy = policy, policy_for_path(policy)
-        cfg = PolicyRunConfig(policy=policy, bench=bench, model=model, model_path=model_path,
-                              revision=revision, data_path=data_path, split=split,
-                              batch_size=batch_size, score_batch_size=score_batch_size,
-                              samples_per_prompt=samples_per_prompt, seed=seed, limit=limit,
-                              out_dir=out, run_name=run_name, max_error_rate=max_error_rate,
-                              device=device, dtype=dtype, retry_errors=retry_errors,
-                              prefetch_workers=workers, policy_options=parse_options(option),
-                              bench_options=parse_options(bench_option),
-                              progress=not no_progress, save_inputs=save_inputs)
+            given.update(model_path=policy, policy=policy_for_path(policy))
+        cfg = PolicyRunConfig.from_cli(**given)
         check_policy_run(cfg)
     except (KeyError, ValueError, PreflightError) as e:
         fail(console, e)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal, Optional
 
 import typer
+
+from evalsuite.runconfig import RunConfig, cli_option
 
 
 def register(app: typer.Typer) -> None:
@@ -19,54 +22,36 @@ def check_device(value: str | None) -> str | None:
 
 
 def run(
-    judge: str = typer.Option(..., "--judge", "-j", help="Judge name (see `evalsuite list`)."),
-    bench: str = typer.Option(..., "--bench", "-b", help="Benchmark name (see `evalsuite list`)."),
-    model: Optional[str] = typer.Option(None, help="Hub id of another checkpoint of this judge."),
-    model_path: Optional[str] = typer.Option(None, help="Local checkpoint directory/file."),
-    revision: Optional[str] = typer.Option(None, help="Hub revision of --model (default: pinned)."),
-    data_path: Optional[str] = typer.Option(None, help="Local copy of the benchmark in the hub "
-                                            "layout (<dir>/<config>/<split>-*.parquet) or a "
-                                            "save_to_disk directory. Default: hub, pinned."),
-    split: Optional[str] = typer.Option(None, help="Dataset split (default: the benchmark's)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-B", min=1,
-                                             help="Items per batch (default: the judge's)."),
-    mode: Literal["auto", "pairwise", "pointwise"] = typer.Option(
-        "auto", help="auto: pairwise when the judge can, else scores -> margins."),
-    seed: int = typer.Option(0, help="Seed of the per-item position swap."),
-    both_orders: bool = typer.Option(False, "--both-orders", help="Judge each pair in both "
-                                     "orders and report order consistency (pairwise judges)."),
-    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N rows (smoke "
-                                        "tests)."),
-    out: str = typer.Option("runs", help="Folder that holds run directories."),
-    run_name: Optional[str] = typer.Option(None, help="Run directory name (default: derived "
-                                           "from the configuration, so re-running resumes)."),
-    max_error_rate: float = typer.Option(0.05, min=0.0, max=1.0, help="Exit 1 when the judge "
-                                         "failed on more than this fraction of the items (data "
-                                         "errors - bad rows, unreadable media - are reported "
-                                         "apart)."),
-    retry_errors: bool = typer.Option(False, "--retry-errors", help="On resume, redo items "
-                                      "that failed before."),
-    device: Optional[str] = typer.Option(None, callback=check_device, help="cpu | cuda | "
-                                         "cuda:N (default: cuda if available)."),
-    dtype: Optional[Literal["bfloat16", "float16", "float32"]] = typer.Option(
-        None, help="Default: bfloat16 on GPU, float32 on CPU."),
-    workers: int = typer.Option(2, min=0, help="Threads that decode/preprocess media ahead of "
-                                "the model (0: none)."),
-    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="Judge option "
-                                               "key=value (repeatable)."),
-    bench_option: Optional[list[str]] = typer.Option(None, "--bench-option", help="Benchmark "
-                                                     "option key=value (repeatable)."),
+    judge: str = cli_option(RunConfig, "judge"),
+    bench: str = cli_option(RunConfig, "bench"),
+    model: Optional[str] = cli_option(RunConfig, "model"),
+    model_path: Optional[str] = cli_option(RunConfig, "model_path"),
+    revision: Optional[str] = cli_option(RunConfig, "revision"),
+    data_path: Optional[str] = cli_option(RunConfig, "data_path"),
+    split: Optional[str] = cli_option(RunConfig, "split"),
+    batch_size: Optional[int] = cli_option(RunConfig, "batch_size"),
+    mode: Literal["auto", "pairwise", "pointwise"] = cli_option(RunConfig, "mode"),
+    seed: int = cli_option(RunConfig, "seed"),
+    both_orders: bool = cli_option(RunConfig, "both_orders"),
+    limit: Optional[int] = cli_option(RunConfig, "limit"),
+    out_dir: str = cli_option(RunConfig, "out_dir"),
+    run_name: Optional[str] = cli_option(RunConfig, "run_name"),
+    max_error_rate: float = cli_option(RunConfig, "max_error_rate"),
+    retry_errors: bool = cli_option(RunConfig, "retry_errors"),
+    device: Optional[str] = cli_option(RunConfig, "device", callback=check_device),
+    dtype: Optional[Literal["bfloat16", "float16", "float32"]] = cli_option(RunConfig, "dtype"),
+    prefetch_workers: int = cli_option(RunConfig, "prefetch_workers"),
+    judge_options: Optional[list[str]] = cli_option(RunConfig, "judge_options"),
+    bench_options: Optional[list[str]] = cli_option(RunConfig, "bench_options"),
     backend: Optional[Literal["hf", "vllm", "openai"]] = typer.Option(
         None, help="Generative judges: hf (default) | vllm (GPU, the `vllm` extra) | openai "
                    "(an OpenAI-compatible server at --base-url, e.g. `vllm serve "
                    "<checkpoint>`; the judge's own prompts)."),
     base_url: Optional[str] = typer.Option(None, help="API root of an OpenAI-compatible "
                                            "server, e.g. http://127.0.0.1:8000/v1."),
-    save_inputs: bool = typer.Option(False, "--save-inputs", help="samples.jsonl keeps each "
-                                     "item's input (prompt text, media identities, settings)."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
-    wait: bool = typer.Option(False, "--wait", help="When another process is working on the "
-                              "same run directory, wait for it instead of refusing."),
+    save_inputs: bool = cli_option(RunConfig, "save_inputs"),
+    progress: bool = cli_option(RunConfig, "progress"),
+    wait: bool = cli_option(RunConfig, "wait"),
 ) -> None:
     """Run a judge on a benchmark; re-running the same command resumes where it stopped.
 
@@ -85,24 +70,18 @@ def run(
     """
     from rich.console import Console
 
-    from evalsuite.commands.common import fail, fixture_token_cap, parse_options, results_table
+    from evalsuite.commands.common import fail, fixture_token_cap, results_table
     from evalsuite.commands.preflight import PreflightError
-    from evalsuite.runner import RunConfig, execute
+    from evalsuite.runner import execute
 
     console = Console(stderr=True)
-    judge_options = parse_options(option)
+    given = dict(locals())
     try:
-        judge, model = apply_backend(judge, model, backend, base_url, judge_options)
-        note = fixture_token_cap(judge, model_path, judge_options)
-        cfg = RunConfig(judge=judge, bench=bench, model=model, model_path=model_path,
-                        revision=revision, data_path=data_path, split=split,
-                        batch_size=batch_size, seed=seed, both_orders=both_orders, mode=mode,
-                        limit=limit, out_dir=out, run_name=run_name,
-                        max_error_rate=max_error_rate, device=device, dtype=dtype,
-                        retry_errors=retry_errors, prefetch_workers=workers,
-                        judge_options=judge_options,
-                        bench_options=parse_options(bench_option), progress=not no_progress,
-                        save_inputs=save_inputs, wait=wait)
+        cfg = RunConfig.from_cli(**given)
+        judge, model = apply_backend(cfg.judge, cfg.model, backend, base_url,
+                                     cfg.judge_options)
+        cfg = dataclasses.replace(cfg, judge=judge, model=model)
+        note = fixture_token_cap(judge, model_path, cfg.judge_options)
         check_run(cfg)
     except (KeyError, ValueError, PreflightError) as e:
         fail(console, e)

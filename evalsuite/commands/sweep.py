@@ -28,7 +28,6 @@ judge or policy cannot run, e.g. an image judge on a video benchmark, fails with
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import traceback
 from dataclasses import dataclass, field
@@ -194,8 +193,7 @@ def plan(spec: dict[str, Any], progress: bool = True) -> list[Cell]:
         JUDGES.entry(r["judge"])  # a typo fails before any cell runs
     for r in policies:
         POLICIES.entry(r["policy"])
-    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
-    policy_fields = {f.name for f in dataclasses.fields(PolicyRunConfig)}
+    run_fields, policy_fields = RunConfig.settable(), PolicyRunConfig.settable()
     common = dict(spec["run"])
     common.setdefault("out_dir", spec["out"])
     common.setdefault("progress", progress)

@@ -1,4 +1,4 @@
-"""The judge contract.
+"""The judge contract (the judge kind of :class:`evalsuite.plugin.Plugin`).
 
 A judge declares what it can do (``pointwise`` / ``pairwise``, modalities, tasks) and
 implements two steps per capability:
@@ -20,67 +20,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from evalsuite.registry import missing_modules
+from evalsuite.executor import prepare_each  # noqa: F401 - judges import it from here
+from evalsuite.plugin import Plugin, default_device  # noqa: F401 - as for prepare_each
 from evalsuite.types import PairItem, PointItem, Score, Verdict
 
 
-class Judge:
+class Judge(Plugin):
+    """A reward model: scores (pointwise) or compares (pairwise) candidates."""
+
     name: ClassVar[str] = "judge"
+    role: ClassVar[str] = "judge"
     pointwise: ClassVar[bool] = False
     pairwise: ClassVar[bool] = False
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation"})
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")  # modules, for `list`
-    extra: ClassVar[str | None] = None  # the pip extra that provides ``requires``
-    default_model: ClassVar[str] = ""
-    default_revision: ClassVar[str | None] = None  # pinned hub commit of default_model
-    # Pinned hub commits of the other checkpoints this class serves (hub id -> 40-hex SHA).
-    pinned_revisions: ClassVar[dict[str, str]] = {}
-    default_batch_size: ClassVar[int] = 8
-
-    def __init__(self, model: str | None = None, model_path: str | None = None,
-                 revision: str | None = None, device: str | None = None,
-                 dtype: str | None = None, **options: Any):
-        self.model_id = model or self.default_model
-        self.model_path = model_path
-        # default_revision pins only default_model; another --model uses its own pin
-        # (pinned_revisions) or none. An explicit --revision always wins.
-        self.revision = revision or self.pinned_revision(self.model_id)
-        self.device = device or default_device()
-        self.dtype = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
-        self.options = options
-
-    @classmethod
-    def pinned_revision(cls, model_id: str) -> str | None:
-        """The pinned hub commit of ``model_id`` for this class, or None when unpinned."""
-        if model_id == cls.default_model and cls.default_revision:
-            return cls.default_revision
-        return cls.pinned_revisions.get(model_id)
-
-    # -- lifecycle ------------------------------------------------------------------------
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        """Why this judge cannot run here (missing extra ...), or None when it can."""
-        miss = missing_modules(cls.requires)
-        if miss:
-            extra = f" (pip install 'evalsuite[{cls.extra}]')" if cls.extra else ""
-            return f"missing {', '.join(miss)}{extra}"
-        return None
-
-    @property
-    def source(self) -> str:
-        """Where the weights come from: a local path or hub id (for from_pretrained)."""
-        return self.model_path or self.model_id
-
-    def load(self) -> None:
-        """Load weights once. Called by the runner before the first batch."""
-
-    def info(self) -> dict[str, Any]:
-        """What results.json records about the model."""
-        return {"judge": self.name, "model": self.model_id, "model_path": self.model_path,
-                "revision": None if self.model_path else self.revision, "dtype": self.dtype,
-                "device": self.device, "options": {k: v for k, v in self.options.items()
-                                                   if isinstance(v, (str, int, float, bool))}}
 
     # -- pointwise ------------------------------------------------------------------------
     def prepare_point(self, item: PointItem) -> Any:
@@ -115,17 +68,6 @@ class Judge:
         return self.compare_batch(raise_first(self.prepare_pairs(items)))
 
 
-def prepare_each(prepare, items: list[Any]) -> list[Any]:
-    """``prepare(item)`` per item; an item's exception is returned in its place."""
-    out: list[Any] = []
-    for it in items:
-        try:
-            out.append(prepare(it))
-        except Exception as e:  # noqa: BLE001 - the item's recorded error, see the runner
-            out.append(e)
-    return out
-
-
 def raise_first(prepared: list[Any]) -> list[Any]:
     """``prepared`` (from ``prepare_points``/``prepare_pairs``) unless an item failed: then
     that first item's exception is raised."""
@@ -133,16 +75,6 @@ def raise_first(prepared: list[Any]) -> list[Any]:
         if isinstance(x, Exception):
             raise x
     return prepared
-
-
-def default_device() -> str:
-    try:
-        import torch
-        if torch.cuda.is_available():
-            return "cuda"
-    except ImportError:
-        pass
-    return "cpu"
 
 
 def torch_dtype(name: str):

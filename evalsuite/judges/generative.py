@@ -169,9 +169,6 @@ class GenerativeJudge(Judge):
     def _load_hf(self, dtype) -> None:
         raise NotImplementedError
 
-    def _revision(self) -> str | None:
-        return None if self.model_path else self.revision
-
     def _from_pretrained(self, cls, dtype):
         """``cls.from_pretrained`` on --model-path or the hub id at its revision. With
         ``--option device_map=auto`` (a 32b/72b judge over several GPUs) accelerate places

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evalsuite.registry import missing_modules
+from evalsuite.plugin import Plugin
 from evalsuite.types import FrameSpec, ItemError, MediaRef
 
 
@@ -80,55 +80,17 @@ def sample_seed(base_seed: int, item_id: str, k: int) -> int:
     return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
 
 
-class Policy:
-    """A model under evaluation: a VLM that answers, or a generator of images/videos."""
+class Policy(Plugin):
+    """A model under evaluation: a VLM that answers, or a generator of images/videos (the
+    policy kind of :class:`evalsuite.plugin.Plugin`)."""
 
     name: ClassVar[str] = "policy"
+    role: ClassVar[str] = "policy"
     task: ClassVar[str] = "mcq"  # "mcq" | "text-to-image" | "text-to-video"
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
-    extra: ClassVar[str | None] = None
-    default_model: ClassVar[str] = ""
-    default_revision: ClassVar[str | None] = None
-    default_batch_size: ClassVar[int] = 8
 
-    def __init__(self, model: str | None = None, model_path: str | None = None,
-                 revision: str | None = None, device: str | None = None,
-                 dtype: str | None = None, **options: Any):
-        from evalsuite.judges.base import default_device
-
-        self.model_id = model or self.default_model
-        self.model_path = model_path
-        self.revision = revision or (self.default_revision if self.model_id == self.default_model
-                                     else None)
-        self.device = device or default_device()
-        self.dtype = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
-        self.options = options
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        miss = missing_modules(cls.requires)
-        if miss:
-            extra = f" (pip install 'evalsuite[{cls.extra}]')" if cls.extra else ""
-            return f"missing {', '.join(miss)}{extra}"
-        return None
-
-    @property
-    def source(self) -> str:
-        return self.model_path or self.model_id
-
-    def _revision(self) -> str | None:
-        return None if self.model_path else self.revision
-
-    def load(self) -> None:
-        """Load weights once (called by the runner before the first batch)."""
-
-    def info(self) -> dict[str, Any]:
-        return {"policy": self.name, "task": self.task, "model": self.model_id,
-                "model_path": self.model_path,
-                "revision": None if self.model_path else self.revision, "dtype": self.dtype,
-                "device": self.device, "options": {k: v for k, v in self.options.items()
-                                                   if isinstance(v, (str, int, float, bool))}}
+    def _card(self) -> dict[str, Any]:
+        return {"policy": self.name, "task": self.task}
 
     # -- multiple choice ------------------------------------------------------------------
     def prepare_mcq(self, item: McqItem) -> Any:

@@ -90,7 +90,7 @@ def make_lmms_model(base: type, policy, store, cached: dict[str, str], batch_siz
 
     ``cached`` maps request keys to answers already stored (resume); new answers are appended
     to ``store`` (a :class:`evalsuite.store.RunStore`) batch by batch."""
-    from evalsuite.runner import run_batch
+    from evalsuite.executor import run_batch
 
     class EvalsuiteLMM(base):
         is_simple = True
@@ -226,7 +226,7 @@ class LmmsEvalBenchmark(PolicyBenchmark):
         from lmms_eval.tasks import TaskManager
 
         from evalsuite.policies.runner import PolicyOutcome
-        from evalsuite.runner import _write_run_meta
+        from evalsuite.executor import write_run_meta
         from evalsuite.store import RunStore, read_records
 
         done = read_records(run_dir)
@@ -246,7 +246,7 @@ class LmmsEvalBenchmark(PolicyBenchmark):
                                   random_seed=cfg.seed, numpy_random_seed=cfg.seed,
                                   torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed)
         results = self._write_results(cfg, policy, res, model, run_dir)
-        _write_run_meta(run_dir, model.asked, time.perf_counter() - t0, batch, 1)
+        write_run_meta(run_dir, model.asked, time.perf_counter() - t0, batch, 1)
         return PolicyOutcome(run_dir, results, model.asked, 0, False)
 
     def _write_results(self, cfg, policy, res: dict, model, run_dir: Path) -> dict[str, Any]:

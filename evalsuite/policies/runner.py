@@ -1,11 +1,11 @@
-"""Running a policy on a capability benchmark: the judge runner's machinery, reused.
+"""Running a policy on a capability benchmark: the policy's units of work on the executor.
 
-Same run directory layout and guarantees as ``evalsuite run``: ``config.json`` (refuses a
-different configuration), the append-only fsynced run store (:mod:`evalsuite.store`, records
-of kind ``answer`` / ``gen`` / ``eval``), sharding by item id, prefetching and
-batch-then-one-by-one error isolation (:func:`evalsuite.runner.prefetched` /
-:func:`~evalsuite.runner.run_batch`), ``results.json`` (``policy`` instead of ``judge``; the
-same top-level ``benchmark`` / ``counts`` / ``metrics`` keys), ``samples.jsonl``, ``run.json``.
+Same run directory layout and guarantees as ``evalsuite run`` (:mod:`evalsuite.executor`):
+``config.json`` (refuses a different configuration), the run lock, the append-only fsynced
+run store (:mod:`evalsuite.store`, records of kind ``answer`` / ``gen`` / ``eval``),
+sharding by item id, prefetching and batch-then-one-by-one error isolation,
+``results.json`` (``policy`` instead of ``judge``; the same top-level ``benchmark`` /
+``counts`` / ``metrics`` keys), ``samples.jsonl``, ``run.json``.
 
 Multiple choice: answer (records ``answer``: raw text + extracted letter) -> metrics.
 Generation: generate (``samples/`` + ``manifest.jsonl``: prompt, seed, path; a sample already
@@ -15,87 +15,29 @@ benchmark's scorer (records ``eval``) -> metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import re
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from evalsuite.judges.openai_judge import TRANSPORT_OPTIONS
+from evalsuite.executor import (Outcome, Session, Stage, distributed, execute_run, per_item,
+                                write_config)
 from evalsuite.policies.base import (GenItem, GenUnit, McqItem, Metric, add_cis,
                                      sample_seed)
 from evalsuite.registry import BENCHMARKS, POLICIES
-from evalsuite.runner import (Progress, RunIdentity, _barrier, _finished, _write_config,
-                              _write_run_meta, dist_info, per_item, prefetched, run_batch,
-                              run_dir_for, shard_of)
-from evalsuite.store import RunStore, read_records
+from evalsuite.runconfig import LOCATION_OPTIONS, PolicyRunConfig  # noqa: F401
+from evalsuite.runconfig import safe_name as _safe
+from evalsuite.store import repair_tail
 from evalsuite.types import ItemError, ParseStatus, RunRecord, Score
 
 
-@dataclass
-class PolicyRunConfig(RunIdentity):
-    policy: str
-    bench: str
-    model: str | None = None
-    model_path: str | None = None
-    revision: str | None = None
-    data_path: str | None = None
-    split: str | None = None
-    batch_size: int | None = None
-    score_batch_size: int = 8
-    seed: int = 0
-    samples_per_prompt: int | None = None
-    limit: int | None = None
-    out_dir: str = "runs"
-    run_name: str | None = None
-    max_error_rate: float = 0.05
-    device: str | None = None
-    dtype: str | None = None
-    retry_errors: bool = False
-    prefetch_workers: int = 2
-    policy_options: dict[str, Any] = field(default_factory=dict)
-    bench_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-    save_inputs: bool = False  # samples.jsonl: the prompt, media and settings of each item
-
-    _IDENTITY = ("policy", "bench", "model", "model_path", "revision", "data_path", "split",
-                 "seed", "samples_per_prompt", "limit", "dtype", "policy_options",
-                 "bench_options")
-
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["bench_options"] = {k: v for k, v in self.bench_options.items()
-                                  if k not in LOCATION_OPTIONS}
-        return ident
-
-    def run_dir(self) -> Path:
-        return run_dir_for(self, _safe(self.policy))
-
-
-# Benchmark options that say where scorer weights or a judge endpoint are, not what is
-# computed: left out of the run identity, so a run started without them (or with another
-# copy, or another server of the same model) resumes its samples.
-LOCATION_OPTIONS = ("scorer_path", "detector_path", "clip_path",
-                    *(p + k for p in ("judge_", "extractor_") for k in TRANSPORT_OPTIONS))
-
-
-@dataclass
-class PolicyOutcome:
-    run_dir: Path
-    results: dict[str, Any] | None
-    computed: int
-    errors: int
-    failed: bool
-
-
-def _safe(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:80] or "x"
+PolicyOutcome = Outcome  # the policy runner's name for the executor's outcome
 
 
 def execute_policy(cfg: PolicyRunConfig, policy=None, bench=None) -> PolicyOutcome:
-    rank, world = dist_info()
+    """Run (or resume) one policy x capability-benchmark evaluation on the executor."""
     if policy is None:
         POLICIES.entry(cfg.policy)
     bench = bench or BENCHMARKS.create(cfg.bench, **cfg.bench_options)
@@ -114,74 +56,55 @@ def execute_policy(cfg: PolicyRunConfig, policy=None, bench=None) -> PolicyOutco
                          f"a {policy.task} policy")
     if hasattr(bench, "preflight"):
         bench.preflight()  # a missing scorer dependency fails before any generation
+    # The batch size is part of the identity: the default, once resolved, names the run too.
+    cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size or policy.default_batch_size)
     run_dir = cfg.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(run_dir, cfg)
     if hasattr(bench, "run_policy"):  # drives its own evaluation harness (lmms-eval tasks)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir, cfg)
         return bench.run_policy(cfg, policy, run_dir)
-    done = read_records(run_dir)
-
-    def todo(kind: str, ids: list[str]) -> list[str]:
-        return [i for i in ids if shard_of(i, world) == rank and not _finished(
-            done.get((kind, i)), cfg.retry_errors)]
-
-    batch_size = cfg.batch_size or policy.default_batch_size
-    t0 = time.perf_counter()
-    computed = 0
+    batch_size = cfg.batch_size
     first_kind = "answer" if bench.kind == "mcq" else "gen"
-    with RunStore(run_dir, rank) as store:
-        bad_todo = set(todo(first_kind, [e.item_id for e in bad]))
-        store.append(RunRecord(e.item_id, first_kind, error=f"bad row: {e.reason}")
-                     for e in bad if e.item_id in bad_todo)
+
+    def work(session: Session) -> None:
+        bad_todo = set(session.todo(first_kind, [e.item_id for e in bad]))
+        session.append(RunRecord(e.item_id, first_kind, error=f"bad row: {e.reason}")
+                       for e in bad if e.item_id in bad_todo)
         if bench.kind == "mcq":
             by_id = {it.item_id: it for it in items}
-            units = [by_id[i] for i in todo("answer", list(by_id))]
-            computed = _answer(cfg, policy, bench, store, units, batch_size)
+            session.run(answer_stage(cfg, policy, bench, [by_id[i] for i in session.todo(
+                "answer", list(by_id))], batch_size))
         else:
             gen_units = plan_units(cfg, bench, items)
-            computed = _generate(cfg, policy, store, run_dir, gen_units, batch_size, rank,
-                                 todo)
-            computed += _score(cfg, bench, store, run_dir, gen_units, rank, todo)
-    elapsed = time.perf_counter() - t0
-    _barrier()
-    if rank != 0:
-        return PolicyOutcome(run_dir, None, computed, 0, False)
-    results = finalize_policy(cfg, bench, policy, items, bad, read_records(run_dir), run_dir)
-    _write_run_meta(run_dir, computed, elapsed, batch_size, world)
-    err = results["counts"]["errors"]
-    total = max(results["counts"]["units"], 1)
-    return PolicyOutcome(run_dir, results, computed, err, err / total > cfg.max_error_rate)
+            _generate(cfg, policy, session, gen_units, batch_size)
+            _score(cfg, bench, session, gen_units)
+
+    def finalize(records):
+        results = finalize_policy(cfg, bench, policy, items, bad, records, run_dir)
+        return results, results["counts"]["errors"], results["counts"]["units"]
+
+    with distributed():
+        return execute_run(cfg, run_dir, f"{cfg.policy} on {cfg.bench}", work, finalize,
+                           batch_size)
 
 
 # --- multiple choice -------------------------------------------------------------------------
 
-def _answer(cfg, policy, bench, store: RunStore, units: list[McqItem], batch_size: int) -> int:
-    if not units:
-        return 0
-    policy.load()
-    prog = Progress(cfg.progress, f"{cfg.policy} answering", len(units))
-    try:
-        for batch in prefetched(units, per_item(policy.prepare_mcq), batch_size,
-                                cfg.prefetch_workers):
-            t = time.perf_counter()
-            ok = [p for _, p, e in batch if e is None]
-            outs = iter(run_batch(policy.answer_batch, ok) if ok else [])
-            dt = (time.perf_counter() - t) / max(len(batch), 1)
-            recs = []
-            for it, _, prep_err in batch:
-                raw, err = (None, prep_err) if prep_err is not None else next(outs)
-                if err is not None:
-                    recs.append(RunRecord(it.item_id, "answer", error=err, seconds=dt))
-                    continue
-                r = bench.extract(raw, it)
-                recs.append(RunRecord(it.item_id, "answer", seconds=dt,
-                                      score=Score(value=None, status=r.status, raw=raw,
-                                                  extras={"letter": r.letter, "rule": r.rule})))
-            store.append(recs)
-            prog.advance(len(batch))
-    finally:
-        prog.close()
-    return len(units)
+def answer_stage(cfg, policy, bench, units: list[McqItem], batch_size: int) -> Stage:
+    """Answer each question; the benchmark extracts the letter."""
+    def finish(results, dt):
+        recs = []
+        for it, raw, err in results:
+            if err is not None:
+                recs.append(RunRecord(it.item_id, "answer", error=err, seconds=dt))
+                continue
+            r = bench.extract(raw, it)
+            recs.append(RunRecord(it.item_id, "answer", seconds=dt,
+                                  score=Score(value=None, status=r.status, raw=raw,
+                                              extras={"letter": r.letter, "rule": r.rule})))
+        return recs
+    return Stage(f"{cfg.policy} answering", units, policy.answer_batch, finish, batch_size,
+                 prepare=per_item(policy.prepare_mcq), load=policy.load)
 
 
 # --- generation ------------------------------------------------------------------------------
@@ -250,90 +173,67 @@ def write_video(path: Path, frames, fps: int = 8) -> None:
             out.mux(pkt)
 
 
-def _generate(cfg, policy, store: RunStore, run_dir: Path, units: list[GenUnit],
-              batch_size: int, rank: int, todo) -> int:
+def _generate(cfg, policy, session: Session, units: list[GenUnit], batch_size: int) -> None:
+    run_dir, rank = session.run_dir, session.rank
     manifest = read_manifest(run_dir)
     # The manifest is the source of truth for finished samples: one listed there (file
     # present) is never regenerated, and gets its store record if a crash lost it.
-    mine = set(todo("gen", [u.unit_id for u in units]))
-    store.append(RunRecord(u.unit_id, "gen", score=Score(
+    mine = set(session.todo("gen", [u.unit_id for u in units]))
+    session.append(RunRecord(u.unit_id, "gen", score=Score(
         value=None, extras={"path": manifest[u.unit_id]["path"], "seed": u.seed}))
         for u in units if u.unit_id in manifest and u.unit_id in mine)
     pending = [u for u in units if u.unit_id not in manifest and u.unit_id in mine]
     if not pending:
-        return 0
-    policy.load()
+        return
     name = "manifest.jsonl" if rank == 0 else f"manifest-r{rank}.jsonl"
-    RunStore._repair_tail(run_dir / name)
-    prog = Progress(cfg.progress, f"{cfg.policy} generating", len(pending))
-    try:
-        with open(run_dir / name, "a", encoding="utf-8") as mf:
-            for i in range(0, len(pending), batch_size):
-                batch = pending[i:i + batch_size]
-                t = time.perf_counter()
-                outs = run_batch(policy.generate_batch, batch)
-                dt = (time.perf_counter() - t) / len(batch)
-                recs, lines = [], []
-                for u, (sample, err) in zip(batch, outs):
-                    if err is None:
-                        try:
-                            rel = _save_sample(run_dir, u, sample)
-                        except Exception as e:  # noqa: BLE001 - this sample's error
-                            err = f"{type(e).__name__}: {e}"
-                    if err is not None:
-                        recs.append(RunRecord(u.unit_id, "gen", error=err, seconds=dt))
-                        continue
-                    lines.append({"unit_id": u.unit_id, "prompt_id": u.item.item_id,
-                                  "prompt": u.item.prompt, "category": u.item.category,
-                                  "k": u.k, "seed": u.seed, "path": rel})
-                    recs.append(RunRecord(u.unit_id, "gen", seconds=dt,
-                                          score=Score(value=None, extras={"path": rel,
-                                                                          "seed": u.seed})))
-                if lines:
-                    mf.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
-                    mf.flush()
-                    os.fsync(mf.fileno())
-                store.append(recs)
-                prog.advance(len(batch))
-    finally:
-        prog.close()
-    return len(pending)
+    repair_tail(run_dir / name)
+    with open(run_dir / name, "a", encoding="utf-8") as mf:
+        def finish(results, dt):
+            recs, lines = [], []
+            for u, sample, err in results:
+                if err is None:
+                    try:
+                        rel = _save_sample(run_dir, u, sample)
+                    except Exception as e:  # noqa: BLE001 - this sample's error
+                        err = f"{type(e).__name__}: {e}"
+                if err is not None:
+                    recs.append(RunRecord(u.unit_id, "gen", error=err, seconds=dt))
+                    continue
+                lines.append({"unit_id": u.unit_id, "prompt_id": u.item.item_id,
+                              "prompt": u.item.prompt, "category": u.item.category,
+                              "k": u.k, "seed": u.seed, "path": rel})
+                recs.append(RunRecord(u.unit_id, "gen", seconds=dt,
+                                      score=Score(value=None, extras={"path": rel,
+                                                                      "seed": u.seed})))
+            if lines:  # the manifest first: a sample listed there is never made again
+                mf.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+                mf.flush()
+                os.fsync(mf.fileno())
+            return recs
+        session.run(Stage(f"{cfg.policy} generating", pending, policy.generate_batch, finish,
+                          batch_size, prefetch=False, load=policy.load))
 
 
-def _score(cfg, bench, store: RunStore, run_dir: Path, units: list[GenUnit], rank: int,
-           todo) -> int:
+def _score(cfg, bench, session: Session, units: list[GenUnit]) -> None:
+    run_dir = session.run_dir
     manifest = read_manifest(run_dir)
-    ids = set(todo("eval", [u.unit_id for u in units if u.unit_id in manifest]))
+    ids = set(session.todo("eval", [u.unit_id for u in units if u.unit_id in manifest]))
     pending = [u for u in units if u.unit_id in ids]
     if not pending:
-        return 0
+        return
     from evalsuite.judges.base import default_device
     device = cfg.device or default_device()
     scorer = bench.scorer(device, cfg.dtype or ("bfloat16" if device.startswith("cuda")
                                                 else "float32"))
-    scorer.load()
 
     def prep(u: GenUnit):
         return scorer.prepare(u, run_dir / manifest[u.unit_id]["path"])
 
-    prog = Progress(cfg.progress, f"{cfg.bench} scoring", len(pending))
-    try:
-        for batch in prefetched(pending, per_item(prep), cfg.score_batch_size,
-                                cfg.prefetch_workers):
-            t = time.perf_counter()
-            ok = [p for _, p, e in batch if e is None]
-            outs = iter(run_batch(scorer.score_batch, ok) if ok else [])
-            dt = (time.perf_counter() - t) / max(len(batch), 1)
-            recs = []
-            for u, _, prep_err in batch:
-                score, err = (None, prep_err) if prep_err is not None else next(outs)
-                recs.append(RunRecord(u.unit_id, "eval", score=score, error=err,
-                                      seconds=dt))
-            store.append(recs)
-            prog.advance(len(batch))
-    finally:
-        prog.close()
-    return len(pending)
+    def finish(results, dt):
+        return [RunRecord(u.unit_id, "eval", score=score, error=err, seconds=dt)
+                for u, score, err in results]
+    session.run(Stage(f"{cfg.bench} scoring", pending, scorer.score_batch, finish,
+                      cfg.score_batch_size, prepare=per_item(prep), load=scorer.load))
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -385,8 +285,7 @@ def finalize_policy(cfg, bench, policy, items, bad, records, run_dir: Path) -> d
         "schema_version": SCHEMA_VERSION,
         "policy": policy.info(),
         "benchmark": bench.info(cfg.data_path, cfg.split),
-        "run": {"fingerprint": cfg.fingerprint(), "seed": cfg.seed, "limit": cfg.limit,
-                "batch_size": cfg.batch_size or policy.default_batch_size},
+        "run": cfg.recorded(batch_size=cfg.batch_size or policy.default_batch_size),
         "versions": versions(), "git": git_hash(), "counts": counts,
         "metrics": m["metrics"], "breakdown": m.get("breakdown", {}),
     }

@@ -1,10 +1,10 @@
 """Running probes: benchmark items -> probe cases -> the judge -> run store -> report card.
 
-The same flow as :mod:`evalsuite.runner` and its pieces: items come from
-:func:`runner.load_items`, the judge is asked through :func:`runner.prefetched` (media
-preparation ahead in threads) and :func:`runner.run_batch` (a failing batch is retried item
-by item), records go to a :class:`store.RunStore` and are read back with
-:func:`store.read_records`, so an interrupted probe run resumes where it stopped. A score
+The same flow as :mod:`evalsuite.runner`: items come from :func:`runner.load_items`, the
+judge is asked through the executor's stages (:mod:`evalsuite.executor`: media preparation
+ahead in threads, a failing batch retried item by item), records go to a
+:class:`store.RunStore` and are read back with :func:`store.read_records`, so an
+interrupted probe run resumes where it stopped. A score
 judge scores each unique (prompt, media) once (:meth:`PointItem.key_for`), so the probes
 share the scores of the benchmark media they all start from; a pairwise judge sees each case
 in the order its seeded coin (:func:`runner.swap_for`) picked.
@@ -15,53 +15,22 @@ presentation order, the edited media (stored under ``<run dir>/media`` by conten
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.probes import DEFAULT_PROBES, PROBES
+from evalsuite.executor import Session, Stage, write_config
+from evalsuite.probes import PROBES
 from evalsuite.probes.base import Case, Context, Outcome
 from evalsuite.registry import BENCHMARKS, JUDGES
-from evalsuite.runner import (Progress, RunIdentity, _write_config, load_items, prefetched,
-                              run_batch, run_dir_for, use_pairwise, verdict_from_scores)
+from evalsuite.results import verdict_from_scores
+from evalsuite.runconfig import ProbeConfig  # noqa: F401 - where callers find it
+from evalsuite.runner import load_items, use_pairwise
 from evalsuite.store import RunStore, read_records
 from evalsuite.types import PointItem, RunRecord
-
-
-@dataclass
-class ProbeConfig(RunIdentity):
-    judge: str
-    bench: str
-    model: str | None = None
-    model_path: str | None = None
-    revision: str | None = None
-    data_path: str | None = None
-    split: str | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    mode: str = "auto"  # auto | pairwise | pointwise, as for `run`
-    limit: int | None = None  # rows read from the benchmark (smoke tests)
-    sample: int = 64  # items each probe starts from (a seeded sample)
-    probes: list[str] = field(default_factory=lambda: list(DEFAULT_PROBES))
-    out_dir: str = "runs"
-    run_name: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    prefetch_workers: int = 2
-    retry_errors: bool = False  # on resume, judge again the cases that failed
-    judge_options: dict[str, Any] = field(default_factory=dict)
-    bench_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-
-    # What changes a case's verdict. The probe list is not part of it: running more probes
-    # later adds cases to the same store (and reuses the scores already there).
-    _IDENTITY = ("judge", "bench", "model", "model_path", "revision", "data_path", "split",
-                 "seed", "mode", "limit", "sample", "dtype", "judge_options", "bench_options")
-
-    def run_dir(self) -> Path:
-        return run_dir_for(self, f"probe-{self.judge}")
 
 
 @dataclass
@@ -92,9 +61,11 @@ def execute_probes(cfg: ProbeConfig, judge=None, bench=None) -> ProbeOutcome:
                                    revision=cfg.revision, device=cfg.device, dtype=cfg.dtype,
                                    **cfg.judge_options)
     pairwise = use_pairwise(cfg, judge)
+    # The batch size is part of the identity: the default, once resolved, names the run too.
+    cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size or judge.default_batch_size)
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(run_dir, cfg)
+    write_config(run_dir, cfg)
     ctx = Context(items=sample_items(items, cfg.sample, cfg.seed), pairwise=pairwise,
                   modality=bench.modality, judge_modalities=frozenset(judge.modalities),
                   seed=cfg.seed, media=MediaFolder(run_dir / "media"))
@@ -106,38 +77,20 @@ def execute_probes(cfg: ProbeConfig, judge=None, bench=None) -> ProbeOutcome:
     # a pairwise judge sees one prompt: cases judging B under another need scores
     cases = [c for _, built, _ in plans.values() if built for c in built.cases
              if not (pairwise and c.prompt_b)]
-    done = {k: r for k, r in read_records(run_dir).items()
-            if not (cfg.retry_errors and r.error is not None)}
-    batch_size = cfg.batch_size or judge.default_batch_size
+    batch_size = cfg.batch_size
     t0 = time.perf_counter()
+    # Probes are not sharded: one process, the executor's session on rank 0's store.
+    session = Session(run_dir, read_records(run_dir), retry_errors=cfg.retry_errors,
+                      workers=cfg.prefetch_workers, progress=cfg.progress)
     with RunStore(run_dir) as store:
-        if pairwise:
-            computed = _judge_pairs(cfg, judge, store, cases, done, batch_size)
-        else:
-            computed = _judge_points(cfg, judge, store, cases, done, batch_size)
+        session.store = store
+        session.run(pair_stage(cfg, judge, session, cases, batch_size) if pairwise
+                    else point_stage(cfg, judge, session, cases, batch_size))
     outcomes = case_outcomes(cases, read_records(run_dir), pairwise)
     card = build_card(cfg, bench, judge, pairwise, ctx, plans, outcomes,
                       bad_rows=len(bad_rows), seconds=time.perf_counter() - t0)
     write_card(run_dir, card)
-    return ProbeOutcome(run_dir, card, computed)
-
-
-def _judge_all(cfg: ProbeConfig, units: list, prepare, fn, record, store: RunStore,
-               batch_size: int, what: str) -> int:
-    """Prefetched batches -> the judge's batch function -> one record per unit."""
-    if not units:
-        return 0
-    prog = Progress(cfg.progress, f"{cfg.judge} {what}", len(units))
-    try:
-        for batch in prefetched(units, prepare, batch_size, cfg.prefetch_workers):
-            ok = [p for _, p, e in batch if e is None]
-            outs = iter(run_batch(fn, ok) if ok else [])
-            store.append(record(u, *((None, err) if err is not None else next(outs)))
-                         for u, _, err in batch)
-            prog.advance(len(batch))
-    finally:
-        prog.close()
-    return len(units)
+    return ProbeOutcome(run_dir, card, session.computed)
 
 
 def _points_of(case: Case) -> list[PointItem]:
@@ -146,31 +99,37 @@ def _points_of(case: Case) -> list[PointItem]:
             for prompt, cand in ((p.prompt, p.a), (case.prompt_b or p.prompt, p.b))]
 
 
-def _judge_points(cfg, judge, store, cases, done, batch_size) -> int:
+def point_stage(cfg, judge, session: Session, cases: list[Case], batch_size: int) -> Stage:
+    """Each unique (prompt, media) of the cases, scored once."""
     units: dict[str, PointItem] = {}
     for c in cases:
         for pt in _points_of(c):
-            if ("point", pt.item_id) not in done:
-                units.setdefault(pt.item_id, pt)
-    if units:
-        judge.load()
-    return _judge_all(cfg, list(units.values()), judge.prepare_points, judge.score_batch,
-                      lambda u, score, err: RunRecord(u.item_id, "point", score=score, error=err),
-                      store, batch_size, "scoring")
+            units.setdefault(pt.item_id, pt)
+    todo = session.todo("point", list(units))
+
+    def finish(results, dt):
+        return [RunRecord(u.item_id, "point", score=score, error=err)
+                for u, score, err in results]
+    return Stage(f"{cfg.judge} scoring", [units[k] for k in todo], judge.score_batch, finish,
+                 batch_size, prepare=judge.prepare_points, load=judge.load)
 
 
-def _judge_pairs(cfg, judge, store, cases, done, batch_size) -> int:
-    units = [c for c in cases if ("pair", c.case_id) not in done]
-    if units:
-        judge.load()
+def pair_stage(cfg, judge, session: Session, cases: list[Case], batch_size: int) -> Stage:
+    """Each case in the order its seeded coin picked, its verdict mapped back."""
+    by_id = {c.case_id: c for c in cases}
+    todo = session.todo("pair", [c.case_id for c in cases])
 
-    def record(c: Case, v, err):
-        if v is not None and c.swap:
-            v = v.flipped()  # back to the logical order, as the runner does
-        return RunRecord(c.case_id, "pair", verdict=v if err is None else None, error=err,
-                         swapped=c.swap)
-    return _judge_all(cfg, units, lambda cs: judge.prepare_pairs([c.shown() for c in cs]),
-                      judge.compare_batch, record, store, batch_size, "probing")
+    def finish(results, dt):
+        recs = []
+        for c, v, err in results:
+            if v is not None and c.swap:
+                v = v.flipped()  # back to the logical order, as the runner does
+            recs.append(RunRecord(c.case_id, "pair", verdict=v if err is None else None,
+                                  error=err, swapped=c.swap))
+        return recs
+    return Stage(f"{cfg.judge} probing", [by_id[i] for i in todo], judge.compare_batch, finish,
+                 batch_size, prepare=lambda cs: judge.prepare_pairs([c.shown() for c in cs]),
+                 load=judge.load)
 
 
 def case_outcomes(cases: list[Case], records: dict, pairwise: bool) -> dict[str, Outcome]:

@@ -1,14 +1,15 @@
-"""Dynamic batching across concurrent requests, on the runner's code path.
+"""Dynamic batching across concurrent requests, on the executor's code path.
 
 Requests put units of work (``PointItem`` or a presented ``PairItem``) on a bounded queue
 and get one future per unit. A collector thread takes up to ``max_batch_size`` units,
 waiting at most ``max_wait_ms`` after the oldest one arrived, and hands the batch to a
 prepare pool; the model thread runs the judge on prepared batches in arrival order, so
 decoding the next batch overlaps the model's work on this one (as ``evalsuite run``'s
-prefetch threads do). Preparation and the batched call are the runner's own
-(:func:`evalsuite.runner.prefetched` for ``judge.prepare_points``/``prepare_pairs`` with its
-per-item fallback, :func:`evalsuite.runner.run_batch` for ``score_batch``/``compare_batch``
-with its item-by-item retry), so an item gets the same result as in a run.
+prefetch threads do). Preparation and the batched call are the executor's own
+(:func:`evalsuite.executor.prefetched` for ``judge.prepare_points``/``prepare_pairs`` with
+its per-item fallback, :func:`evalsuite.executor.run_batch` for ``score_batch`` /
+``compare_batch`` with its item-by-item retry), so an item gets the same result as in a
+run.
 
 Backpressure: :meth:`DynamicBatcher.submit` admits a request's units all at once or not at
 all (:class:`QueueFull`, which the app turns into HTTP 429 with Retry-After).
@@ -26,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from evalsuite.runner import prefetched, run_batch
+from evalsuite.executor import prefetched, run_batch
 
 
 class QueueFull(Exception):
