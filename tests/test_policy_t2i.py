@@ -208,8 +208,8 @@ def test_generation_killed_midway_resumes_without_regenerating(fx, tmp_path):
 
 
 def test_vbench_prompt_suite_and_generation(fx, tmp_path):
-    """The prompt suite filtered by dimension, generation, VBench file names; one
-    reimplemented dimension as a number, the GRiT ones unavailable (tests/test_policy_vbench.py
+    """The prompt suite filtered by dimension, generation, VBench file names; the selected
+    dimensions as numbers, the official scores only partial (tests/test_policy_vbench.py
     covers the dimensions in depth)."""
     r = _cli(["--policy", str(fx("policy-t2v")), "--bench", "vbench", "--data-path",
               str(fx("vbench")), "--bench-option", "dimensions=subject_consistency,object_class,"
@@ -219,18 +219,24 @@ def test_vbench_prompt_suite_and_generation(fx, tmp_path):
               "--run-name", "vb"])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "vb" / "results.json").read_text())
-    assert res["policy"]["policy"] == "diffusers-t2v" and res["counts"]["generated"] == 3
+    selected = {"subject_consistency", "object_class", "color"}
+    suite = json.loads((fx("vbench") / "VBench_full_info.json").read_text())
+    per_dim = {d: sum(d in r["dimension"] for r in suite) for d in selected}
+    assert res["policy"]["policy"] == "diffusers-t2v"
+    assert res["counts"]["generated"] == sum(bool(selected & set(r["dimension"])) for r in suite)
     m = res["metrics"]
-    assert set(m) == {"videos_decodable", "subject_consistency", "object_class", "color"}
-    assert 0 <= m["subject_consistency"]["value"] <= 1 and m["subject_consistency"]["n"] == 1
-    for d in ("object_class", "color"):
-        assert m[d]["value"] is None and "GRiT" in m[d]["unavailable"]
-    ns = res["normalised_scores"]  # one quality dimension scored: every score only partial
+    assert set(m) == {"videos_decodable"} | selected
+    for d in selected:  # color leaves out videos where GRiT saw no coloured object
+        assert 0 <= m[d]["value"] <= 1, d
+        assert m[d]["n"] + m[d].get("videos_without_object", 0) == per_dim[d], (d, m[d])
+    ns = res["normalised_scores"]  # a few dimensions scored: every score only partial
     assert ns["total_score"]["value"] is None
-    assert "object_class" in ns["total_score"]["unavailable"]
+    assert "scene" in ns["total_score"]["unavailable"]
     assert ns["quality_score[partial]"]["value"] == pytest.approx(
         (m["subject_consistency"]["value"] - 0.1462) / (1.0 - 0.1462))
-    assert "semantic_score[partial]" not in ns  # no semantic dimension at all: no number
+    # object_class and color: official Min 0, Max 1 (scripts/constant.py), equal weights
+    assert ns["semantic_score[partial]"]["value"] == pytest.approx(
+        (m["object_class"]["value"] + m["color"]["value"]) / 2)
     assert (tmp_path / "vb" / "vbench_videos" / "a cat-0.mp4").exists()
 
 
@@ -354,13 +360,13 @@ def test_vbench_final_scores_by_hand():
 
 
 def test_vbench_partial_scores_name_what_is_missing():
-    """The five dimensions not reimplemented: Semantic and Total are partial, never numbers
-    under their own names; Quality, complete, is the official one."""
-    from evalsuite.policies.vbench import UNAVAILABLE, final_scores
+    """Five semantic dimensions missing (models that could not be loaded, say): Semantic and
+    Total are partial, never numbers under their own names; Quality, complete, is official."""
+    from evalsuite.policies.vbench import final_scores
 
-    values = {d: (None if d in UNAVAILABLE else v) for d, v in VBENCH_VALUES.items()}
-    out = final_scores(values)
     missing = ["object_class", "multiple_objects", "color", "spatial_relationship", "scene"]
+    values = {d: (None if d in missing else v) for d, v in VBENCH_VALUES.items()}
+    out = final_scores(values)
     assert out["quality_score"]["value"] == final_scores(VBENCH_VALUES)["quality_score"]["value"]
     for name in ("semantic_score", "total_score"):
         assert out[name]["value"] is None
