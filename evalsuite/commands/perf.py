@@ -1,4 +1,5 @@
-"""`evalsuite perf`: harness overhead - bare batched loop vs runner.execute vs batch-1 loop."""
+"""`evalsuite perf`: harness overhead - bare batched loop vs runner.execute vs batch-1 loop;
+with ``--scale``, the harness alone (a judge without a model) at 10^4..10^6 pairs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def perf(
                               "anywhere) | vit-h-14 (random-weight CLIP with PickScore's real "
                               "shapes, for a GPU) | a local checkpoint directory."),
     pairs: int = typer.Option(512, help="Synthetic pairs (2 distinct images each)."),
-    batch_size: int = typer.Option(32, "--batch-size", "-B"),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", "-B", min=1, help="Default 32 (judge comparison), 256 (--scale)."),
     workers: int = typer.Option(2, help="Harness prefetch threads."),
     repeats: int = typer.Option(3, help="Interleaved repetitions; the best is kept."),
     image_size: str = typer.Option("64x48", help="WxH of the synthetic images."),
@@ -26,6 +28,10 @@ def perf(
     threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
     fixtures: Optional[str] = typer.Option(None, help="Where fixture checkpoints are built."),
     json_out: str = typer.Option("perf.json", "--json", help="Write the numbers here."),
+    scale: Optional[str] = typer.Option(
+        None, help="Comma-separated pair counts (e.g. 10000,100000,1000000): instead of the "
+        "judge comparison, time a judge without a model over that many generated pairs, "
+        "then the resume of the finished run, and report peak RSS per pair."),
 ) -> None:
     """Harness overhead: items/s of the bare loop, the harness and a batch-1 loop.
 
@@ -35,11 +41,30 @@ def perf(
     Example (the fixture CLIP on CPU, seconds; more --pairs for a stable number):
 
       evalsuite perf --judge pickscore --pairs 64 --repeats 1 --json perf.json
+
+    Harness cost at scale (each size in its own process; 10^6 pairs takes minutes):
+
+      evalsuite perf --scale 1000,10000 --json scale.json
     """
-    from evalsuite.perf import PerfConfig, format_report, run_perf, write_json
+    from evalsuite.perf import (PerfConfig, format_report, format_scale, run_perf, run_scale,
+                                write_json)
+
+    if scale is not None:
+        try:
+            sizes = [int(x) for x in scale.split(",")]
+        except ValueError:
+            raise typer.BadParameter(f"--scale takes comma-separated integers, got {scale!r}")
+        if not sizes or min(sizes) < 1:
+            raise typer.BadParameter("--scale sizes must be positive")
+        res = run_scale(sizes, batch_size=batch_size or 256,
+                        workers=workers)
+        write_json(res, json_out)
+        typer.echo(format_scale(res))
+        typer.echo(f"written: {json_out}")
+        return
 
     w, h = (int(x) for x in image_size.lower().split("x"))
-    res = run_perf(PerfConfig(judge=judge, model=model, pairs=pairs, batch_size=batch_size,
+    res = run_perf(PerfConfig(judge=judge, model=model, pairs=pairs, batch_size=batch_size or 32,
                               workers=workers, repeats=repeats, image_size=(w, h),
                               upstream_items=upstream_items, device=device, dtype=dtype,
                               threads=threads, fixtures=fixtures))
