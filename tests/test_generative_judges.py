@@ -20,6 +20,12 @@ from evalsuite.types import Candidate, Label, MediaRef, PairItem, ParseStatus, P
 TOKENS = 6  # --option max_new_tokens: random weights rarely emit EOS
 
 
+def read_record(line: str) -> dict:
+    """A run-store line with every field (the store leaves defaults out of its lines)."""
+    from evalsuite.store import parse_record
+    return parse_record(line.encode()).to_json()
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     from evalsuite.fixtures.media import shape_image, write_mp4
@@ -387,7 +393,7 @@ def test_cli_genai_bench_image(fx, tmp_path, judge, fixture, mode):
     assert c["judged"] + c["errors"] == c["items"] == 12
     assert c["unparsed"] <= c["judged"]  # random weights: statuses recorded and counted
     kind = "pair" if mode == "pairwise" else "point"
-    recs = [json.loads(x) for f in tmp_path.glob("*/records*.jsonl")
+    recs = [read_record(x) for f in tmp_path.glob("*/records*.jsonl")
             for x in f.read_text().splitlines()]
     done = [x for x in recs if x["kind"] == kind and x["error"] is None]
     assert done
@@ -434,7 +440,7 @@ def test_scripted_fixture_parses_end_to_end(fx, tmp_path, reply, mode):
     assert r.exit_code == 0, r.output
     res = json.loads(next((tmp_path / "runs").glob("*/results.json")).read_text())
     assert res["counts"]["unparsed"] == 0 and res["counts"]["judged"] == 10
-    recs = [json.loads(x) for f in (tmp_path / "runs").glob("*/records*.jsonl")
+    recs = [read_record(x) for f in (tmp_path / "runs").glob("*/records*.jsonl")
             for x in f.read_text().splitlines()]
     if mode == "pairwise":
         pairs = [x for x in recs if x["kind"] == "pair"]

@@ -68,6 +68,13 @@ class Stub:
                     stub.auth.append(self.headers.get("Authorization"))
                     stub.in_flight += 1
                     stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
+                counted = [True]
+
+                def done():
+                    with stub.lock:
+                        if counted[0]:
+                            stub.in_flight -= 1
+                            counted[0] = False
                 try:
                     status, payload, delay, headers = stub.script(idx, body)
                     if delay == "hang":
@@ -85,6 +92,9 @@ class Stub:
                         data = payload.encode()
                     else:
                         data = payload or b""
+                    # Out of flight before the answer leaves: once the client has it, it may
+                    # send its next request before this thread runs again.
+                    done()
                     self.send_response(status)
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
@@ -95,8 +105,7 @@ class Stub:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with stub.lock:
-                        stub.in_flight -= 1
+                    done()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True

@@ -591,8 +591,10 @@ def test_compare_uses_the_runners_seeded_swap(first_server, fx, tmp_path):
                             out_dir=str(tmp_path), device="cpu", progress=False, seed=5,
                             limit=8, judge_options={"max_new_tokens": 8},
                             max_error_rate=1.0))
-    recs = {json.loads(x)["item_id"]: json.loads(x)
-            for f in out.run_dir.glob("records-*.jsonl") for x in f.read_text().splitlines()}
+    from evalsuite.store import parse_record  # the store leaves defaults out of its lines
+    recs = {r["item_id"]: r for r in (
+        parse_record(x.encode()).to_json()
+        for f in out.run_dir.glob("records-*.jsonl") for x in f.read_text().splitlines())}
     with RewardClient([first_server.url]) as client:
         res = client.compare([{"id": it.item_id, "prompt": it.prompt,
                                "a": it.a.media.data, "b": it.b.media.data} for it in items],
