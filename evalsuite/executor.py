@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalsuite.store import (RunStore, StoreError, read_records, run_lock, set_aside,
-                             unique_tmp)
+from evalsuite.store import (RunStore, StoreError, merge, read_records, record_from_line,
+                             run_lock, set_aside, unique_tmp)
 from evalsuite.types import RunRecord
 
 Records = dict[tuple[str, str], RunRecord]
@@ -356,8 +356,10 @@ class Session:
     def append(self, records) -> None:
         assert self.store is not None
         records = list(records)
-        self.store.append(records)
+        text = self.store.append(records)
         self.appended += len(records)
+        if self.world == 1:  # the run's records stay known without reading the store again
+            merge(map(record_from_line, text.splitlines()), self.done)
 
     def run(self, stage: Stage) -> int:
         """Compute a stage's units in prefetched batches; returns how many were computed."""
@@ -416,9 +418,9 @@ def execute_run(cfg: Any, run_dir: Path, what: str, work: Callable[[Session], An
             session.store = store
             work(session)
         elapsed = time.perf_counter() - t0
-        # One process that added nothing (a finished run, resumed): the records read at the
-        # start are the run's; otherwise they are read again, every rank's.
-        done = session.done if world == 1 and session.appended == 0 else None
+        # One process: the records read at the start plus those it appended (as read back
+        # from their lines) are the run's; several: every rank's are read from the store.
+        done = session.done if world == 1 else None
         session.done = {}
         barrier()
         if rank != 0:

@@ -103,14 +103,31 @@ def _may_hold_secret(text: str) -> bool:
             or "bearer" in lower)
 
 
+def _clean(text: str) -> bool:
+    """Whether encoded ``text`` holds nothing :func:`redact` could change."""
+    if _may_hold_secret(text):
+        return False
+    with _guard:
+        known = list(_secrets)
+    return not any(s in text for s in known)
+
+
 def dumps(obj, **kw) -> str:
     """``json.dumps(redact_obj(obj), **kw)``, the same text, without walking ``obj`` string
     by string when its encoding shows nothing that could be masked (the common case: run
     records and samples are written once per item)."""
     text = json.dumps(obj, **kw)
-    if not _may_hold_secret(text):
-        with _guard:
-            known = list(_secrets)
-        if not any(s in text for s in known):
-            return text
-    return json.dumps(redact_obj(obj), **kw)
+    return text if _clean(text) else json.dumps(redact_obj(obj), **kw)
+
+
+def dump_lines(objs, **kw) -> str:
+    """``"".join(dumps(o, **kw) + "\n" for o in objs)``, the same text: one encoder for the
+    batch and one look for secrets in the batch's text; only when it shows something
+    maskable is each line redacted on its own."""
+    objs = list(objs)
+    encode = json.JSONEncoder(**kw).encode
+    lines = [encode(o) for o in objs]
+    text = "\n".join(lines)
+    if not _clean(text):
+        lines = [encode(redact_obj(o)) if not _clean(x) else x for o, x in zip(objs, lines)]
+    return "".join(x + "\n" for x in lines)

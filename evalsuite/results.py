@@ -13,11 +13,11 @@ import json
 import math
 import platform
 import subprocess
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from evalsuite.redact import dumps as redacted_dumps
-from evalsuite.redact import redact_obj
+from evalsuite.redact import dump_lines, redact_obj
 from evalsuite.store import unique_tmp
 from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
                              Score, Verdict)
@@ -225,8 +225,7 @@ def judge_input(judge, it: PairItem, pairwise: bool, rec: RunRecord | None) -> d
 
 def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
                    inputs=None) -> None:
-    tmp = unique_tmp(path)
-    with open(tmp, "w", encoding="utf-8") as fh:
+    def rows():
         for it in items:
             v = verdicts.get(it.item_id)
             rec = pair_recs.get(it.item_id)
@@ -249,11 +248,16 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
             }
             if inputs is not None:  # --save-inputs
                 row["input"] = inputs(it, rec)
-            fh.write(redacted_dumps(row, ensure_ascii=False, default=str) + "\n")
+            yield row
         for e in bad_rows:
-            fh.write(redacted_dumps({"item_id": e.item_id, "status": "error",
-                                     "error": f"bad row: {e.reason}", "meta": e.meta},
-                                    ensure_ascii=False, default=str) + "\n")
+            yield {"item_id": e.item_id, "status": "error", "error": f"bad row: {e.reason}",
+                   "meta": e.meta}
+
+    tmp = unique_tmp(path)
+    with open(tmp, "w", encoding="utf-8") as fh:
+        it = rows()
+        while chunk := list(islice(it, 1024)):  # a batch of lines per encoder and write
+            fh.write(dump_lines(chunk, ensure_ascii=False, default=str))
     tmp.replace(path)
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.redact import dumps as redacted_dumps
+from evalsuite.redact import dump_lines
 from evalsuite.types import ParseStatus, RunRecord
 
 RECORD_KINDS = frozenset({"pair", "point", "answer", "gen", "eval"})
@@ -240,6 +240,12 @@ def parse_record(raw: bytes) -> RunRecord:
     if not math.isfinite(d.get("seconds", 0.0)):
         raise ValueError("field 'seconds' is not finite")
     return RunRecord.from_json(d)
+
+
+def record_from_line(line: str) -> RunRecord:
+    """A line this process has just written, read back as :func:`parse_record` would read
+    it from the file (the same JSON round trip; its checks are for lines from disk)."""
+    return RunRecord.from_json(json.loads(line))
 
 
 def store_files(run_dir: str | Path) -> list[Path]:
@@ -442,15 +448,17 @@ class RunStore:
     # Kept for callers that repair other logs of theirs (the policy runner's manifests).
     _repair_tail = staticmethod(repair_tail)
 
-    def append(self, records: Iterable[RunRecord]) -> None:
-        lines = "".join(redacted_dumps(r.to_compact(), ensure_ascii=False,
-                                       separators=(",", ":")) + "\n" for r in records)
+    def append(self, records: Iterable[RunRecord]) -> str:
+        """Append records (one line each); returns the text written."""
+        lines = dump_lines((r.to_compact() for r in records), ensure_ascii=False,
+                           separators=(",", ":"))
         if not lines:
-            return
+            return lines
         self._fh.write(lines)
         self._fh.flush()  # in the OS from here on: survives the death of this process
         if time.monotonic() - self._synced_at >= self.fsync_every_s:
             self._sync()
+        return lines
 
     def _sync(self) -> None:
         os.fsync(self._fh.fileno())

@@ -2,7 +2,8 @@
 
 Everything a record needs to be re-derived later is kept here; nothing travels as a dict of
 loose keys except the explicitly free-form ``meta``/``extras`` fields (upstream row fields,
-per-dimension scores) that are written verbatim to ``samples.jsonl``.
+per-dimension scores) that are written verbatim to ``samples.jsonl``. The per-item classes
+have ``__slots__``: a run holds one of each per item, and a million of them must fit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import copy
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from enum import Enum
 from functools import cached_property
 from typing import Any, Literal
@@ -90,7 +91,7 @@ class MediaRef:
         return MediaRef(kind="image", data=buf.getvalue())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One side of a pair: a generated image/video, or a text answer (image understanding)."""
 
@@ -99,7 +100,7 @@ class Candidate:
     model: str | None = None  # which system produced it (upstream left_model, models[i], ...)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PairItem:
     """Prompt + two candidates + human label.
 
@@ -132,7 +133,7 @@ class PairItem:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PointItem:
     """One (prompt, candidate) to be scored on its own."""
 
@@ -173,7 +174,7 @@ def _plain(x: Any) -> Any:
     return copy.deepcopy(x)
 
 
-@dataclass
+@dataclass(slots=True)
 class Score:
     """A pointwise judge's output for one PointItem."""
 
@@ -183,7 +184,7 @@ class Score:
     extras: dict[str, Any] = field(default_factory=dict)  # per-dimension scores, probabilities
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """A judge's decision on a pair, always expressed in the *original* A/B order."""
 
@@ -245,12 +246,24 @@ class Verdict:
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> "Verdict":
-        d = dict(d)
-        d["status"] = ParseStatus(d["status"])
-        return Verdict(**d)
+        if not _VERDICT_FIELDS.issuperset(d):
+            raise TypeError(f"Verdict: unknown fields {sorted(set(d) - _VERDICT_FIELDS)}")
+        return Verdict(d["preferred"], _status(d["status"]), d.get("margin"), d.get("score_a"),
+                       d.get("score_b"), d.get("raw"), d.get("margins") or {},
+                       d.get("extras") or {})
 
 
-@dataclass
+_VERDICT_FIELDS = frozenset(f.name for f in fields(Verdict))
+_SCORE_FIELDS = frozenset(f.name for f in fields(Score))
+_STATUS_BY_VALUE = {s.value: s for s in ParseStatus}
+
+
+def _status(value: str) -> ParseStatus:
+    """``ParseStatus(value)`` (ValueError on an unknown one), without the enum's lookup."""
+    return _STATUS_BY_VALUE.get(value) or ParseStatus(value)
+
+
+@dataclass(slots=True)
 class RunRecord:
     """One finished unit of work in the run store: a pair verdict, a point score, or an error.
 
@@ -310,9 +323,10 @@ class RunRecord:
     def from_json(d: dict[str, Any]) -> "RunRecord":
         score = None
         if d.get("score") is not None:
-            s = dict(d["score"])
-            s["status"] = ParseStatus(s["status"])
-            score = Score(**s)
+            s = d["score"]
+            if not _SCORE_FIELDS.issuperset(s):
+                raise TypeError(f"Score: unknown fields {sorted(set(s) - _SCORE_FIELDS)}")
+            score = Score(s["value"], _status(s["status"]), s.get("raw"), s.get("extras") or {})
         return RunRecord(
             item_id=d["item_id"], kind=d["kind"], error=d.get("error"),
             swapped=d.get("swapped", False), seconds=d.get("seconds", 0.0), score=score,
