@@ -116,6 +116,35 @@ def test_duplicates_newest_wins_and_table_names_the_run(tmp_path):
     assert cell.rel == "0"
 
 
+def test_every_markdown_table_row_has_as_many_cells_as_its_header(tmp_path):
+    """A `|` in a judge option or a category name is escaped, in headers too: counted by
+    hand, each pipe-table line splits on unescaped `|` into its header's cell count."""
+    import re
+
+    root = tmp_path / "results"
+    run = _copy_run(_pickscore_run(), root / "r", None, drop_fixture=True)
+    r = json.loads((run / "results.json").read_text())
+    r["judge"]["options"] = {"sep": "a|b"}
+    r["breakdown"] = {"category:x|y": {"accuracy_with_ties": {"value": 0.5}},
+                      "category:z": {"accuracy_with_ties": {"value": 0.25}}}
+    (run / "results.json").write_text(json.dumps(r))
+    _copy_run(_pickscore_run(), root / "s", None, drop_fixture=True)  # two labels: options shown
+    md = L.render_markdown(L.build_board(root))
+    assert "x\\|y" in md and "a\\|b" in md
+    tables, prev = [], ""
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if not prev.startswith("|"):
+                tables.append([])
+            tables[-1].append(len(re.split(r"(?<!\\)\|", line)) - 2)
+        prev = line
+    assert len(tables) >= 4  # summary, the benchmark, its breakdown, runs
+    for counts in tables:
+        assert len(set(counts)) == 1, counts
+    breakdown = next(line for line in md.splitlines() if line.startswith("| judge | x"))
+    assert breakdown == "| judge | x\\|y | z |"
+
+
 def test_published_column_and_gap_for_a_real_run(tmp_path):
     root = tmp_path / "results"
     _copy_run(_pickscore_run(), root / "real", "2025-01-01T00:00:00Z", value=0.5,

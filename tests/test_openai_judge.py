@@ -384,7 +384,7 @@ def test_killed_run_resumes_without_paying_twice(fx, tmp_path, api_key):
     by_item = {owner[digest(bd)]: default_answer(bd) for bd in stub3.bodies}
     expect = [G.judge_answer(it.item_id, by_item[it.item_id], it.raw_label,
                              swap_for(it.item_id, 0)).correct for it in its]
-    from evalsuite.commands.rescore import rescore
+    from evalsuite.protocols.rescore import rescore
     res = rescore("genai-bench", "official", b / "samples.jsonl")
     assert res["items"] == len(its) and res["accuracy"] == pytest.approx(sum(expect) / len(its))
     assert Path(res["written"]).parent == b

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evalsuite.cli import app
-from evalsuite.commands.rescore import rescore
+from evalsuite.protocols.rescore import rescore
 from evalsuite.protocols import genai_bench as G
 from evalsuite.protocols import vlrewardbench as V
 from evalsuite.types import Candidate, Label, MediaRef, PairItem

@@ -67,7 +67,7 @@ def test_harness_overhead_bench(fx, tmp_path):
     """What `evalsuite perf` reports, on the fixture CLIP, batch 32, CPU: every loop's rate,
     the ratios as the quotients of those rates, the hardware line, and the JSON round trip.
     How fast each loop is depends on the machine: speed targets are checked by
-    `benchmarks/perf/harness_overhead.py --check`, never by a test."""
+    `evalsuite perf --check`, never by a test."""
     from evalsuite.perf import PerfConfig, format_report, run_perf, write_json
 
     res = run_perf(PerfConfig(pairs=64, repeats=1, upstream_items=16,
@@ -96,6 +96,22 @@ def test_perf_cli_writes_json(fx, tmp_path):
     assert r.exit_code == 0, r.output
     assert "harness/bare" in r.output and "items/s" in r.output
     assert json.loads(out.read_text())["ratios"]["harness/upstream"] > 0
+
+
+@pytest.mark.parametrize("min_speedup, code, verdict", [(0.0, 0, "PASS"), (1e12, 1, "FAIL")])
+def test_perf_check_exits_1_when_a_target_is_missed(fx, tmp_path, min_speedup, code, verdict):
+    """Both ratios are positive rates' quotients: a target of 0 is always met and one of
+    10^12 never is, whatever the machine's speed."""
+    from typer.testing import CliRunner
+
+    from evalsuite.cli import app
+    r = CliRunner().invoke(app, ["perf", "--pairs", "8", "--repeats", "1", "--batch-size", "4",
+                                 "--upstream-items", "4", "--fixtures",
+                                 str(fx("pickscore").parent), "--json", str(tmp_path / "p.json"),
+                                 "--check", "--min-overhead-ratio", "0", "--min-speedup",
+                                 str(min_speedup)])
+    assert r.exit_code == code, r.output
+    assert f"check: {verdict}" in r.output
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -582,7 +582,7 @@ def test_throughput_script_reports_every_judge_and_batch(fixtures_root, tmp_path
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks/perf/score_judges_throughput.py"
+    path = Path(__file__).resolve().parents[1] / "scripts/score_judges_throughput.py"
     spec = importlib.util.spec_from_file_location("score_judges_throughput", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

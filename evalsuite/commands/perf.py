@@ -32,6 +32,10 @@ def perf(
         None, help="Comma-separated pair counts (e.g. 10000,100000,1000000): instead of the "
         "judge comparison, time a judge without a model over that many generated pairs, "
         "then the resume of the finished run, and report peak RSS per pair."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 unless harness/bare >= "
+                               "--min-overhead-ratio and harness/upstream >= --min-speedup."),
+    min_overhead_ratio: float = typer.Option(0.9, help="--check target for harness/bare."),
+    min_speedup: float = typer.Option(3.0, help="--check target for harness/upstream."),
 ) -> None:
     """Harness overhead: items/s of the bare loop, the harness and a batch-1 loop.
 
@@ -42,6 +46,10 @@ def perf(
 
       evalsuite perf --judge pickscore --pairs 64 --repeats 1 --json perf.json
 
+    Check the speed targets (exit 1 when missed; a GPU run with PickScore's real shapes):
+
+      evalsuite perf --model vit-h-14 --device cuda --dtype bfloat16 --check
+
     Harness cost at scale (each size in its own process; 10^6 pairs takes minutes):
 
       evalsuite perf --scale 1000,10000 --json scale.json
@@ -50,6 +58,8 @@ def perf(
                                 write_json)
 
     if scale is not None:
+        if check:
+            raise typer.BadParameter("--check applies to the judge comparison, not --scale")
         try:
             sizes = [int(x) for x in scale.split(",")]
         except ValueError:
@@ -71,3 +81,10 @@ def perf(
     write_json(res, json_out)
     typer.echo(format_report(res))
     typer.echo(f"written: {json_out}")
+    if check:
+        r = res["ratios"]
+        ok = r["harness/bare"] >= min_overhead_ratio and r["harness/upstream"] >= min_speedup
+        typer.echo(f"check: {'PASS' if ok else 'FAIL'} (harness/bare >= {min_overhead_ratio}, "
+                   f"harness/upstream >= {min_speedup})")
+        if not ok:
+            raise typer.Exit(1)

@@ -5,7 +5,8 @@
 * :mod:`evalsuite.protocols.vlrewardbench` - VL-RewardBench's k-sample majority vote
   (``official``) and our deterministic single-answer mode (``greedy``).
 
-``evalsuite rescore`` applies them to saved judge answers.
+* :mod:`evalsuite.protocols.rescore` - saved judge answers (which file format, how each is
+  read) scored under one of these; ``evalsuite rescore`` runs it.
 """
 
 # bench name -> protocol names it supports (the first is the default).

@@ -3,7 +3,7 @@
 ``evalsuite.media`` did before (the file's bytes read into memory, every frame decoded into a
 list, then the sampled ones stacked), kept here as the baseline.
 
-    python benchmarks/perf/long_video.py [--minutes 30 60] [--size 160x90] [--fps 10]
+    python scripts/long_video.py [--minutes 30 60] [--size 160x90] [--fps 10]
         [--gop 250] [--workdir DIR] [--skip-full] [--json out.json]
 
 Builds one synthetic H.264 video per length with PyAV (noise plus a moving bar, B-frames, a

@@ -8,7 +8,9 @@ tokenize (``prepare_points``, as the prefetch job does) and one batched forward 
 loop of the papers' scripts. By default the tiny random-weight fixture checkpoints are used
 (offline); pass ``--model-path judge=PATH`` for real weights.
 
-    python benchmarks/perf/score_judges_throughput.py --items 64 --batch-sizes 1 32
+    python scripts/score_judges_throughput.py --items 64 --batch-sizes 1 32
+
+Run with evalsuite installed (``pip install -e .``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: its fixtures-cache/
 JUDGES = ("pickscore", "hpsv2", "hpsv2.1", "imagereward")
 
 
@@ -103,5 +104,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -4,11 +4,12 @@ Same work at every batch size: the same prepared pairs (prompt built, images dec
 same greedy generation (``max_new_tokens`` fixed), the same parsing; only the number of pairs
 per ``compare_batch`` call changes. Batch size 1 is the upstream scripts' loop.
 
-    python benchmarks/perf/generative_throughput.py [--judge qwen|llava] [--pairs 32]
+    python scripts/generative_throughput.py [--judge qwen|llava] [--pairs 32]
         [--tokens 16] [--fixtures DIR]
 
 Prints pairs/s per batch size with hardware, dtype and the ratio to batch size 1; exits 1
-when batching is not faster than batch size 1.
+when batching is not faster than batch size 1. Run with evalsuite installed
+(``pip install -e .``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Runnable from a checkout without `pip install -e .`.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def make_pairs(n: int):
