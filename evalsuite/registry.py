@@ -143,16 +143,17 @@ BENCHMARKS.register("genai-bench-edit", f"{_B}.genai_bench:GenAIBench", config="
 BENCHMARKS.register("vlrewardbench", f"{_B}.vlrewardbench:VLRewardBench")
 BENCHMARKS.register("videogen-rewardbench", f"{_B}.videogen_rewardbench:VideoGenRewardBench")
 
-# --- policies and policy benchmarks (evalsuite.policies, issue 8) -------------------------
+# --- policies (evalsuite.policies) and capability benchmarks (evalsuite.capabilities) -------
 _P = "evalsuite.policies"
+_C = "evalsuite.capabilities"
 POLICIES.register("qwen2.5-vl", f"{_P}.vlm:QwenVLPolicy")
 POLICIES.register("qwen2.5-vl-3b", f"{_P}.vlm:QwenVLPolicy", model="Qwen/Qwen2.5-VL-3B-Instruct")
 POLICIES.register("sd-t2i", f"{_P}.diffusion:DiffusersTextToImage")
 POLICIES.register("diffusers-t2v", f"{_P}.diffusion:DiffusersTextToVideo")
-BENCHMARKS.register("mmbench", f"{_P}.mmbench:MMBench")
-BENCHMARKS.register("video-mme", f"{_P}.videomme:VideoMME")
-BENCHMARKS.register("t2i-compbench", f"{_P}.t2i_compbench:T2ICompBench")
-BENCHMARKS.register("vbench", f"{_P}.vbench:VBench")
-BENCHMARKS.register("geneval", f"{_P}.geneval:GenEval")
-BENCHMARKS.register("unigenbench", f"{_P}.unigenbench:UniGenBench")
-BENCHMARKS.register("lmms-eval", f"{_P}.lmms_eval_bridge:LmmsEvalBenchmark")  # lmms-eval:<task>
+BENCHMARKS.register("mmbench", f"{_C}.mmbench:MMBench")
+BENCHMARKS.register("video-mme", f"{_C}.videomme:VideoMME")
+BENCHMARKS.register("t2i-compbench", f"{_C}.t2i_compbench:T2ICompBench")
+BENCHMARKS.register("vbench", f"{_C}.vbench:VBench")
+BENCHMARKS.register("geneval", f"{_C}.geneval:GenEval")
+BENCHMARKS.register("unigenbench", f"{_C}.unigenbench:UniGenBench")
+BENCHMARKS.register("lmms-eval", f"{_C}.lmms_eval_bridge:LmmsEvalBenchmark")  # lmms-eval:<task>

@@ -6,7 +6,7 @@ Needs an environment where GenEval's own stack installs: mmdetection 2.x (2.28.2
 1.7.x built for its torch (GenEval pins torch 1.12.1 / CUDA 11.3), plus transformers and
 this package. It builds mmdet's model from ``mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.py``
 with random initialisation (or loads the checkpoint), saves its state dict as an mmdet
-checkpoint, loads that through :func:`evalsuite.policies.geneval_detector.load_detector`, runs
+checkpoint, loads that through :func:`evalsuite.capabilities.geneval.detector.load_detector`, runs
 both on the same images and compares the last decoder layer's class and mask logits and the
 per-class detections ``inference_detector`` returns.
 
@@ -30,7 +30,7 @@ def main() -> int:
     from mmcv import Config
     from mmdet.apis import inference_detector, init_detector
 
-    from evalsuite.policies.geneval_detector import CHECKPOINT_NAME, detect, load_detector
+    from evalsuite.capabilities.geneval.detector import CHECKPOINT_NAME, detect, load_detector
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)

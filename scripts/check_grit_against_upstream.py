@@ -1,4 +1,5 @@
-"""Compare evalsuite's GRiT (evalsuite.policies.vbench_grit) with the upstream modules.
+"""Compare evalsuite's GRiT (evalsuite.capabilities.vbench.networks.grit) with the upstream
+modules.
 
     python scripts/check_grit_against_upstream.py <VBench checkout> [--sizes 320x512,256x256]
 
@@ -132,7 +133,7 @@ def _sub(sd: dict, prefix: str) -> dict:
 def main() -> int:
     from functools import partial
 
-    from evalsuite.policies import vbench_grit as G
+    from evalsuite.capabilities.vbench.networks import grit as G
 
     ap = argparse.ArgumentParser()
     ap.add_argument("checkout", type=Path, help="a VBench checkout (github Vchitect/VBench)")

@@ -1,4 +1,5 @@
-"""Compare evalsuite's Tag2Text (evalsuite.policies.vbench_tag2text) with the upstream model.
+"""Compare evalsuite's Tag2Text (evalsuite.capabilities.vbench.networks.tag2text) with the
+upstream model.
 
     python scripts/check_tag2text_against_upstream.py <VBench checkout> [--layers 12]
         [--batches 1,4,16] [--tokenizer <bert-base-uncased folder>]
@@ -138,7 +139,7 @@ def build_upstream(root, med, swin, tag2text, ours, tok, layers: int):
 
 
 def main() -> int:
-    from evalsuite.policies import vbench_tag2text as T
+    from evalsuite.capabilities.vbench.networks import tag2text as T
 
     ap = argparse.ArgumentParser()
     ap.add_argument("checkout", type=Path, help="a VBench checkout (github Vchitect/VBench)")

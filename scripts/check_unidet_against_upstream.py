@@ -1,14 +1,14 @@
 """Compare evalsuite's UniDet with the upstream module on random weights.
 
-Builds T2I-CompBench's UniDet (``UniDet_eval/experts/obj_detection``: the R50 and RS200
-configs the eval scripts load) with detectron2's ``build_model`` from source checkouts given
-on the command line, randomises its weights (and BN statistics, and class biases so that
-detections pass the 0.1 threshold), saves them as a detectron2 ``{"model": ...}`` checkpoint,
-loads that with :func:`evalsuite.policies.t2i_unidet.load_unidet` (strict, weights_only),
+Builds T2I-CompBench's UniDet (``UniDet_eval/experts/obj_detection``: the R50 and RS200 configs
+the eval scripts load) with detectron2's ``build_model`` from source checkouts given on the
+command line, randomises its weights (and BN statistics, and class biases so that detections
+pass the 0.1 threshold), saves them as a detectron2 ``{"model": ...}`` checkpoint, loads that
+with :func:`evalsuite.capabilities.t2i_compbench.unidet.load_unidet` (strict, weights_only),
 runs both on random images of several sizes (through the eval scripts' resize) and prints the
 max |diff| of the FPN features, the RPN proposals and the final boxes / scores, and whether the
-classes agree. With ``--dpt``, also the depth model: ``experts/depth``'s DPTDepthModel
-against transformers' DPT-Hybrid loaded through ``midas_to_transformers``.
+classes agree. With ``--dpt``, also the depth model: ``experts/depth``'s DPTDepthModel against
+transformers' DPT-Hybrid loaded through ``midas_to_transformers``.
 
 Needs: a T2I-CompBench checkout (commit 1b70949...), detectron2's Python sources at the commit
 T2I-CompBench pins (5aeb252...; the C++ extension is not needed: nothing on this path uses
@@ -88,7 +88,7 @@ def compare(name: str, unidet_eval: Path, sizes, seed: int, class_bias: float) -
     import torch
     from PIL import Image
 
-    from evalsuite.policies.t2i_unidet import load_unidet, unidet_input
+    from evalsuite.capabilities.t2i_compbench.unidet import load_unidet, unidet_input
 
     torch.manual_seed(seed)  # detectron2's own initialisation draws from the global RNG
     up = upstream_model(unidet_eval, CONFIGS[name])
@@ -129,7 +129,7 @@ def compare_dpt(unidet_eval: Path, seed: int) -> None:
     ``midas_to_transformers``, at the eval's 480 x 480 input."""
     import torch
 
-    from evalsuite.policies.t2i_depth import load_depth_model
+    from evalsuite.capabilities.t2i_compbench.depth import load_depth_model
 
     import importlib.util
     pkg = types.ModuleType("dpt_upstream")  # experts/depth imports its siblings relatively

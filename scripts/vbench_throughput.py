@@ -28,7 +28,7 @@ AUX = {"object_class": {"object": "cat"}, "multiple_objects": {"object": "cat an
 def main() -> None:
     from evalsuite.policies.base import GenItem, GenUnit
     from evalsuite.policies.runner import write_video
-    from evalsuite.policies.vbench import DIMENSIONS, VBench
+    from evalsuite.capabilities.vbench.suite import DIMENSIONS, VBench
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--scorer-path")

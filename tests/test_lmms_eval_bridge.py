@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from evalsuite.policies import lmms_eval_bridge as br
+from evalsuite.capabilities import lmms_eval_bridge as br
 from evalsuite.policies.base import Policy
 from tests.reference import lmms_eval_api as api
 

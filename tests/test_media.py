@@ -244,7 +244,7 @@ def test_rules_differ_where_references_differ():
 def test_judge_frame_choices_equal_the_rules():
     """The VideoScore judge and VBench's UMT/ViCLIP helpers pick what the rules pick."""
     from evalsuite.judges.videoscore import frame_indices as videoscore_frames
-    from evalsuite.policies.vbench_dims import middle_frame_indices
+    from evalsuite.capabilities.vbench.formulas import middle_frame_indices
 
     for total in TOTALS:
         for k in (8, 16, 48):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalsuite.policies import geneval as ge
+from evalsuite.capabilities.geneval import benchmark as ge
 from tests.reference import geneval_evaluate as ref
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "geneval"
@@ -186,7 +186,7 @@ def test_summary_matches_summary_scores():
 def test_mask2bbox_by_hand():
     import torch
 
-    from evalsuite.policies.geneval_detector import mask2bbox
+    from evalsuite.capabilities.geneval.detector import mask2bbox
     m = torch.zeros(2, 5, 6, dtype=torch.bool)
     m[0, 1:3, 3] = True  # rows 1-2, column 3
     m[0, 4, 5] = True
@@ -198,7 +198,7 @@ def test_instance_postprocess_by_hand():
     logit > 0; score = class prob x mean sigmoid inside the mask; box = the mask's extent."""
     import torch
 
-    from evalsuite.policies.geneval_detector import instance_postprocess
+    from evalsuite.capabilities.geneval.detector import instance_postprocess
     g = torch.Generator().manual_seed(0)
     q, c, h, w = 4, 3, 6, 7
     cls = torch.randn(q, c + 1, generator=g) * 2
@@ -234,7 +234,7 @@ def test_postprocess_crops_padding_before_resizing():
     original size (a positive band only in the padding leaves no mask)."""
     import torch
 
-    from evalsuite.policies.geneval_detector import instance_postprocess
+    from evalsuite.capabilities.geneval.detector import instance_postprocess
     cls = torch.tensor([[5.0, -5.0]])
     masks = -torch.ones(1, 8, 8)
     masks[0, :, 6:] = 4.0  # columns 6-7: padding only
@@ -249,7 +249,7 @@ def test_postprocess_crops_padding_before_resizing():
 
 
 def test_test_pipeline_sizes_by_hand():
-    from evalsuite.policies.geneval_detector import MEAN, STD, preprocess, rescale_size
+    from evalsuite.capabilities.geneval.detector import MEAN, STD, preprocess, rescale_size
     assert rescale_size(512, 512) == (800, 800)
     assert rescale_size(1024, 768) == (1067, 800)  # 1024 * 800/768 = 1066.7
     assert rescale_size(2000, 500) == (1333, 333)  # long edge bound: 500 * 0.6665 = 333.25
@@ -268,7 +268,7 @@ def test_patch_merging_order_against_unfold():
     import torch
     from transformers.models.swin.modeling_swin import SwinPatchMerging
 
-    from evalsuite.policies.geneval_detector import unfold_to_concat_order
+    from evalsuite.capabilities.geneval.detector import unfold_to_concat_order
     g = torch.Generator().manual_seed(0)
     c, h, w = 5, 6, 4
     x = torch.randn(2, h * w, c, generator=g)
@@ -291,8 +291,9 @@ def test_converter_maps_every_key_strictly(fx):
     import torch
     from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
-    from evalsuite.policies.geneval_detector import (CHECKPOINT_NAME, convert_mmdet_state_dict,
-                                                     read_mmdet_checkpoint)
+    from evalsuite.capabilities.geneval.detector import (CHECKPOINT_NAME,
+                                                         convert_mmdet_state_dict,
+                                                         read_mmdet_checkpoint)
     det = Path(fx("geneval-scorers")) / "detector"
     sd, meta = read_mmdet_checkpoint(det / CHECKPOINT_NAME)
     assert meta["mmdet_version"] == "2.28.2"

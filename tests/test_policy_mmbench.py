@@ -17,8 +17,8 @@ from reference import vlmevalkit_mcq as ref
 from test_openai_judge import Stub
 
 from evalsuite.policies.base import McqItem
-from evalsuite.policies.letters import vlmevalkit_letter
-from evalsuite.policies.mmbench import MMBench, as_read_back, extractor_prompt
+from evalsuite.capabilities.letters import vlmevalkit_letter
+from evalsuite.capabilities.mmbench import MMBench, as_read_back, extractor_prompt
 from evalsuite.types import ParseStatus, RunRecord, Score
 
 INFER_FAIL_MSG = "Failed to obtain answer"  # VLMEvalKit's prediction for a failed inference

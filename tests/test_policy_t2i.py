@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.policies.t2i_compbench import (T2ICompBench, blip_questions, blip_vqa_score,
-                                              round4, split_and_noun_phrases, three_in_one,
-                                              yes_probability)
+from evalsuite.capabilities.t2i_compbench.benchmark import (T2ICompBench, blip_questions,
+                                                             blip_vqa_score, round4,
+                                                             split_and_noun_phrases, three_in_one,
+                                                             yes_probability)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "t2i-compbench"
 
@@ -343,7 +344,7 @@ VBENCH_VALUES = {
 def test_vbench_final_scores_by_hand():
     """scripts/cal_final_score.py with scripts/constant.py's Min/Max and weights (VBench
     @45e79ec), written out by hand."""
-    from evalsuite.policies.vbench import final_scores
+    from evalsuite.capabilities.vbench.suite import final_scores
 
     quality = ((0.95 - 0.1462) / (1.0 - 0.1462) + (0.96 - 0.2615) / (1.0 - 0.2615)
                + (0.97 - 0.6293) / (1.0 - 0.6293) + (0.98 - 0.706) / (0.9975 - 0.706)
@@ -362,7 +363,7 @@ def test_vbench_final_scores_by_hand():
 def test_vbench_partial_scores_name_what_is_missing():
     """Five semantic dimensions missing (models that could not be loaded, say): Semantic and
     Total are partial, never numbers under their own names; Quality, complete, is official."""
-    from evalsuite.policies.vbench import final_scores
+    from evalsuite.capabilities.vbench.suite import final_scores
 
     missing = ["object_class", "multiple_objects", "color", "spatial_relationship", "scene"]
     values = {d: (None if d in missing else v) for d, v in VBENCH_VALUES.items()}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tests.test_openai_judge as oj
-from evalsuite.policies import unigenbench as ug
+from evalsuite.capabilities import unigenbench as ug
 from tests.reference import unigenbench_eval_common as ref
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "unigenbench"

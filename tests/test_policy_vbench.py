@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from _tolerance import f32_atol, fan_ins
 
-from evalsuite.policies import vbench_dims as D
+from evalsuite.capabilities.vbench import formulas as D
 from evalsuite.policies.base import GenItem, GenUnit
-from evalsuite.policies.vbench import DIMENSIONS, IMPLEMENTED, UNAVAILABLE, VBench
+from evalsuite.capabilities.vbench.suite import DIMENSIONS, IMPLEMENTED, UNAVAILABLE, VBench
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +265,7 @@ def test_umt_preprocessing_and_decision_by_hand():
     """human_action.py's transform chain and decision, on hand-checkable inputs."""
     import torch
 
-    from evalsuite.policies import vbench_umt as U
+    from evalsuite.capabilities.vbench.networks import umt as U
 
     assert U.middle_frame_indices(16, 32) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
                                               26, 28, 30]
@@ -305,7 +305,7 @@ def test_umt_model_matches_a_plain_recomputation(scorers):
     import torch
     import torch.nn.functional as F
 
-    from evalsuite.policies import vbench_umt as U
+    from evalsuite.capabilities.vbench.networks import umt as U
 
     sd = torch.load(scorers / "umt" / "l16_ptk710_ftk710_ftk400_f16_res224.pth",
                     weights_only=True)
@@ -354,7 +354,7 @@ def test_musiq_preprocessing_and_tokens_by_hand():
     sizes round(h r), SAME padding, F.unfold order, hashed positions, scale ids, masks."""
     import torch
 
-    from evalsuite.policies import vbench_musiq as M
+    from evalsuite.capabilities.vbench.networks import musiq as M
 
     def size(h, w, mode="longer"):
         return tuple(M.preprocess(np.zeros((1, h, w, 3), np.uint8), mode).shape[-2:])
@@ -395,7 +395,7 @@ def test_musiq_model_matches_a_plain_recomputation(scorers, tmp_path):
     import torch.nn.functional as F
 
     from evalsuite.media import decode_frames
-    from evalsuite.policies import vbench_musiq as M
+    from evalsuite.capabilities.vbench.networks import musiq as M
     from evalsuite.types import MediaRef
 
     sd = torch.load(scorers / "pyiqa_model" / "musiq_spaq_ckpt-358bb6af.pth", weights_only=True)
@@ -469,7 +469,7 @@ def test_amt_protocol_by_hand():
     pairs in order, unpadded, truncated to uint8, scored against the odd frames."""
     import torch
 
-    from evalsuite.policies import vbench_amt as A
+    from evalsuite.capabilities.vbench.networks import amt as A
 
     assert A.pad_amounts(130, 150, 16) == (5, 5, 7, 7) and A.pad_amounts(128, 144, 16) == (
         0, 0, 0, 0)
@@ -502,7 +502,7 @@ def test_amt_scorer_and_checkpoint(scorers, tmp_path):
     import torch
 
     from evalsuite.media import decode_frames
-    from evalsuite.policies import vbench_amt as A
+    from evalsuite.capabilities.vbench.networks import amt as A
     from evalsuite.types import MediaRef
 
     base = np.random.default_rng(4).integers(0, 256, (128, 144, 3)).astype(np.uint8)
@@ -528,7 +528,7 @@ def test_viclip_vision_token_order_and_text_pooling_by_hand():
     ln_post @ proj is the video feature. Text: features at the end-of-text token."""
     import torch
 
-    from evalsuite.policies import vbench_viclip as V
+    from evalsuite.capabilities.vbench.networks import viclip as V
 
     torch.manual_seed(0)
     m = V.build_viclip(vision_width=64, vision_layers=1, patch=14, resolution=28, frames=3,
@@ -572,7 +572,7 @@ def test_viclip_dimensions_match_plain_recomputation(scorers, tmp_path):
     import torch
     from transformers import CLIPTokenizer
 
-    from evalsuite.policies import vbench_viclip as V
+    from evalsuite.capabilities.vbench.networks import viclip as V
 
     rng = np.random.default_rng(2)
     path = _write(tmp_path, rng.integers(0, 256, (10, 64, 80, 3), dtype=np.uint8))
@@ -763,7 +763,7 @@ def test_vbench_cli_end_to_end(fx, scorers, tmp_path):
     from typer.testing import CliRunner
 
     from evalsuite.cli import app
-    from evalsuite.policies.vbench import final_scores
+    from evalsuite.capabilities.vbench.suite import final_scores
     from tests.reference import vbench_semantic_dims as R
     r = CliRunner().invoke(app, [
         "eval-policy", "--no-progress", "--policy", str(fx("policy-t2v")), "--bench", "vbench",

@@ -12,7 +12,7 @@ import pytest
 from reference import lmms_eval_videomme as ref
 
 from evalsuite.policies.base import McqItem
-from evalsuite.policies.videomme import VideoMME
+from evalsuite.capabilities.videomme import VideoMME
 from evalsuite.types import ItemError, RunRecord, Score
 
 # lmms_eval_specific_kwargs "default" of videomme.yaml / videomme_w_subtitle.yaml

@@ -305,9 +305,9 @@ def test_videogen_zip_is_extracted_inside_the_folder_only(fake_hub, tmp_path):
 def test_policy_benchmark_fetches_prompts_and_scorers(server, fake_hub, tmp_path, monkeypatch):
     """T2I-CompBench: prompt files at the pinned commit (URLs redirected to the local server)
     and both scorer checkpoints; the printed flags name the data and scorer folders."""
-    from evalsuite.policies import t2i_compbench as t2i
+    from evalsuite.capabilities.t2i_compbench import benchmark as t2i
 
-    from evalsuite.policies import t2i_unidet
+    from evalsuite.capabilities.t2i_compbench import unidet as t2i_unidet
 
     repos, calls = fake_hub
     for repo_id in ("Salesforce/blip-vqa-capfilt-large", "openai/clip-vit-base-patch32",
@@ -357,7 +357,7 @@ def test_unreachable_sources_stop_before_anything_is_fetched(tmp_path, monkeypat
     with a way out, and nothing written under the benchmark folder."""
     import socket
 
-    import evalsuite.policies.mmbench as mm
+    import evalsuite.capabilities.mmbench as mm
     r = runner.invoke(app, ["prepare", "--bench", "vlrewardbench", "--out", str(tmp_path / "a")])
     out = " ".join(r.output.split())
     assert r.exit_code == 2 and "HF_HUB_OFFLINE" in out and "pass --data-path" in out, out

@@ -12,9 +12,10 @@ import random
 import pytest
 import torch
 
-from evalsuite.policies.t2i_unidet_rules import (Detections, Token, UpstreamRaises,
-                                                 numeracy_score, read_objects, relation_score,
-                                                 spatial_3d_score, spatial_score)
+from evalsuite.capabilities.t2i_compbench.unidet_rules import (Detections, Token,
+                                                                UpstreamRaises, numeracy_score,
+                                                                read_objects, relation_score,
+                                                                spatial_3d_score, spatial_score)
 
 # --- a stand-in for spaCy (CI has no en_core_web_sm): tokens and POS fixed by the test ----------
 
@@ -348,7 +349,7 @@ def standin_spacy(monkeypatch):
     """en_core_web_sm cannot be installed offline: a hand-tagged stand-in for the fixture
     prompts, seen by the scorer and by the upstream extract alike."""
     import evalsuite.registry
-    from evalsuite.policies.t2i_compbench import CompBenchScorer
+    from evalsuite.capabilities.t2i_compbench.benchmark import CompBenchScorer
 
     monkeypatch.setattr(evalsuite.registry, "missing_modules", lambda mods: [])
     monkeypatch.setattr(CompBenchScorer, "_spacy", lambda self: _spacy_standin)
@@ -641,7 +642,7 @@ def test_unidet_equals_plain_recomputation(fx, name, resnest, sizes):
     import numpy as np
     from PIL import Image
 
-    from evalsuite.policies.t2i_unidet import load_unidet, unidet_input
+    from evalsuite.capabilities.t2i_compbench.unidet import load_unidet, unidet_input
 
     path = fx("t2i-compbench-detectors") / "unidet" / "expert_weights" / name
     st = torch.load(path, weights_only=True)["model"]
@@ -681,7 +682,7 @@ def _assert_same_detections(got, want):
 def test_unidet_checkpoint_loading_is_strict(fx, tmp_path):
     """weights_only loading; every tensor matched by name and shape; the bookkeeping entries
     (num_batches_tracked, pixel_mean / pixel_std, cell anchors) checked, not ignored."""
-    from evalsuite.policies.t2i_unidet import load_labels, load_unidet
+    from evalsuite.capabilities.t2i_compbench.unidet import load_labels, load_unidet
 
     src = fx("t2i-compbench-detectors") / "unidet"
     r50 = src / "expert_weights" / "Unified_learned_OCIM_R50_6x+2x.pth"
@@ -728,7 +729,7 @@ def test_midas_names_map_onto_transformers():
     ViT's ImageNet classifier is dropped; refinenet4 (coarsest) is fusion layer 0; an
     unknown name is refused. (scripts/check_unidet_against_upstream.py --dpt compares the
     whole converted model with the upstream module.)"""
-    from evalsuite.policies.t2i_depth import midas_to_transformers
+    from evalsuite.capabilities.t2i_compbench.depth import midas_to_transformers
 
     qkv = torch.arange(12.0).view(6, 2)
     out = midas_to_transformers({

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evalsuite.policies import vbench_grit as G
+from evalsuite.capabilities.vbench.networks import grit as G
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -458,10 +458,10 @@ def test_scorer_grit_dimensions_match_the_formulas(fx, tmp_path):
     extract) on an independent GRiT run over the 16 middle frames of each video."""
     import numpy as np
 
-    from evalsuite.policies import vbench_dims as D
+    from evalsuite.capabilities.vbench import formulas as D
     from evalsuite.policies.base import GenItem, GenUnit
     from evalsuite.policies.runner import write_video
-    from evalsuite.policies.vbench import VBench
+    from evalsuite.capabilities.vbench.suite import VBench
     from tests.reference import vbench_semantic_dims as R
 
     scorers = fx("vbench") / "scorers"

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from evalsuite.policies import vbench_dims as D
+from evalsuite.capabilities.vbench import formulas as D
 from tests.reference import vbench_semantic_dims as R
 
 WORDS = ["cat", "cats", "dog", "a cat", "car", "red car", "blue", "bird", "person", "",

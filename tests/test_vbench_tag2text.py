@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evalsuite.policies import vbench_tag2text as T
+from evalsuite.capabilities.vbench.networks import tag2text as T
 from tests.reference import hf433_beam_search as H
 
 
@@ -369,10 +369,10 @@ def test_scorer_scene_matches_the_formula(fx, tmp_path):
     extract) on an independent Tag2Text run over each video's 16 frames in one call."""
     import numpy as np
 
-    from evalsuite.policies import vbench_dims as D
+    from evalsuite.capabilities.vbench import formulas as D
     from evalsuite.policies.base import GenItem, GenUnit
     from evalsuite.policies.runner import write_video
-    from evalsuite.policies.vbench import VBench
+    from evalsuite.capabilities.vbench.suite import VBench
     from tests.reference import vbench_semantic_dims as R
 
     scorers = fx("vbench") / "scorers"

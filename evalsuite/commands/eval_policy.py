@@ -138,7 +138,7 @@ def scorer_sources(bench) -> dict[str, str]:
     if bench.options.get("scorer_path"):
         out["scorer_path"] = str(bench.options["scorer_path"])
     if bench.name == "t2i-compbench":
-        from evalsuite.policies.t2i_compbench import ATTRIBUTE, CompBenchScorer
+        from evalsuite.capabilities.t2i_compbench.benchmark import ATTRIBUTE, CompBenchScorer
         scorer = CompBenchScorer(bench, "cpu", "float32")
         cats = set(bench.categories())
         if cats & {*ATTRIBUTE, "complex"}:
@@ -146,7 +146,7 @@ def scorer_sources(bench) -> dict[str, str]:
         if cats & {"non_spatial", "complex"}:
             out["clip_model"] = scorer.clip_src
     elif bench.name == "vbench":  # only what was given: the defaults mix hub ids and URLs
-        from evalsuite.policies.vbench import OPTION
+        from evalsuite.capabilities.vbench.suite import OPTION
         out.update({o: str(bench.options[o]) for o in OPTION.values() if bench.options.get(o)})
     return out
 

@@ -93,7 +93,10 @@ def _cls(name: str):
 
 def plans() -> dict[str, Plan]:
     """One plan per benchmark, built from the benchmark modules' own ids and layouts."""
-    from evalsuite.policies import mmbench, t2i_compbench as t2i, t2i_depth, t2i_unidet, vbench
+    from evalsuite.capabilities import mmbench
+    from evalsuite.capabilities.t2i_compbench import benchmark as t2i, depth as t2i_depth
+    from evalsuite.capabilities.t2i_compbench import unidet as t2i_unidet
+    from evalsuite.capabilities.vbench import suite as vbench
 
     genai = _cls("genai-bench")
     out: dict[str, Plan] = {}

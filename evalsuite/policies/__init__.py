@@ -1,10 +1,10 @@
-"""Policies (models that answer or generate) and the capability benchmarks they are scored on.
+"""Policies (models that answer or generate) and the policy run.
 
 * Policies: :mod:`evalsuite.policies.vlm` (Qwen2.5-VL multiple-choice answering, batched
   greedy generation, left padding), :mod:`evalsuite.policies.diffusion` (diffusers
   text-to-image / text-to-video, batched, one ``torch.Generator`` per prompt and sample).
-* Benchmarks: :mod:`~evalsuite.policies.mmbench`, :mod:`~evalsuite.policies.videomme`,
-  :mod:`~evalsuite.policies.t2i_compbench`, :mod:`~evalsuite.policies.vbench`.
+* :mod:`evalsuite.policies.base`: the policy and policy-benchmark interfaces; the benchmarks
+  themselves live in :mod:`evalsuite.capabilities`.
 * :mod:`evalsuite.policies.runner` runs them with the same run store, resume and per-item
   errors as judge runs (``python -m evalsuite eval-policy``).
 

@@ -161,7 +161,7 @@ class PolicyBenchmark:
 
     # -- mcq ------------------------------------------------------------------------------
     def extract(self, raw: str, item: McqItem):
-        from evalsuite.policies.letters import extract_letter
+        from evalsuite.capabilities.letters import extract_letter
         return extract_letter(raw, item.options)
 
     # -- generation -------------------------------------------------------------------------

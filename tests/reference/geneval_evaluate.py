@@ -1,5 +1,5 @@
 # Test-only extract of GenEval's scoring rules, kept as the oracle for
-# evalsuite.policies.geneval.
+# evalsuite.capabilities.geneval.benchmark.
 #
 # Source: github djghosh13/geneval, commit af4902f24d3ca90ebbb446dd9891a59e0f82725f,
 #   evaluation/evaluate_images.py: compute_iou, relative_position, evaluate, and the

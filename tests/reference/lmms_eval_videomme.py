@@ -1,5 +1,5 @@
 """Test-only extract of lmms-eval's Video-MME scoring, the oracle for
-``evalsuite.policies.letters.lmms_eval_letter`` / ``evalsuite.policies.videomme``.
+``evalsuite.capabilities.letters.lmms_eval_letter`` / ``evalsuite.capabilities.videomme``.
 
 Source: github.com/EvolvingLMMs-Lab/lmms-eval @ 75571cfe0fa36ca5ec2e6aa2bb268f9d38295af3
   - lmms_eval/tasks/_task_utils/mcq_extract.py: extract_mcq_answer (verbatim)

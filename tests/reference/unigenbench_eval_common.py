@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Test-only extract of UniGenBench's evaluation protocol, the oracle for
-# evalsuite.policies.unigenbench.
+# evalsuite.capabilities.unigenbench.
 #
 # Source: github CodeGoat24/UniGenBench, commit 49d0bcebb0b9418d975d3957c2fee10f34811d14,
 # eval/src/eval_common.py: EXPLANATION_DICT_EN / _ZH, SYSTEM_PROMPT_EN_TEMPLATE / _ZH_TEMPLATE,

@@ -1,5 +1,5 @@
 """Test-only extract of VLMEvalKit's MMBench scoring, the oracle for
-``evalsuite.policies.letters`` / ``evalsuite.policies.mmbench``.
+``evalsuite.capabilities.letters`` / ``evalsuite.capabilities.mmbench``.
 
 Source: github.com/open-compass/VLMEvalKit @ e8e78f05f3080fe28154f2130321f17951c3be94
   - vlmeval/utils/matching_util.py: can_infer_option, can_infer_text, can_infer (verbatim)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsuite.policies.vbench_dims import mae_score
+from evalsuite.capabilities.vbench.formulas import mae_score
 
 RADIUS, LEVELS, NUM_FLOWS = 3, 4, 3  # cfgs/AMT-S.yaml network.params
 CHANNELS, SKIP = (20, 32, 44, 56), 20  # networks/AMT-S.py Model defaults

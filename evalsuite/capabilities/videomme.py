@@ -25,7 +25,7 @@ options and ``The best answer is:``. Frames: ``num_frames`` uniformly sampled
 (``--bench-option num_frames=N``, default 32) through :func:`evalsuite.media.load_video`.
 
 Answers: ``extract_characters_regex`` = ``extract_mcq_answer`` (choices A-D,
-:func:`evalsuite.policies.letters.lmms_eval_letter`); an answer it cannot read is wrong and
+:func:`evalsuite.capabilities.letters.lmms_eval_letter`); an answer it cannot read is wrong and
 counted. Scores (``videomme_aggregate_results``): accuracy overall and per duration, domain,
 sub-category and task type, each name counted over the question keys
 ``{duration}_{domain}_{sub_category}_{task_type}`` that contain it, as upstream does;
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.policies.base import McqItem, PolicyBenchmark, metric
-from evalsuite.policies.letters import LetterResult, lmms_eval_letter
+from evalsuite.capabilities.letters import LetterResult, lmms_eval_letter
 from evalsuite.types import FrameSpec, ItemError, MediaRef, ParseStatus
 
 REFERENCE = "EvolvingLMMs-Lab/lmms-eval@75571cfe0fa36ca5ec2e6aa2bb268f9d38295af3"

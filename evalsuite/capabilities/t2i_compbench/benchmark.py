@@ -32,11 +32,11 @@ detectron2):
   rescaling, no clipping at 0); weights ``openai/clip-vit-base-patch32``.
 * spatial / numeracy / 3d_spatial - **UniDet** (``UniDet_eval/2D_spatial_eval.py``,
   ``numeracy_eval.py``, ``3D_spatial_eval.py``): the detector re-implemented on current torch
-  (:mod:`evalsuite.policies.t2i_unidet`; RS200 for spatial and complex, R50 for numeracy and
-  3d_spatial, as the scripts load them), DPT-Hybrid depth for 3d_spatial
-  (:mod:`evalsuite.policies.t2i_depth`), and the per-image rules of the scripts
-  (:mod:`evalsuite.policies.t2i_unidet_rules`: box-centre relations with the IoU / distance
-  thresholds, mean box depths, the counting rule). The prompt's objects come from spaCy
+  (:mod:`evalsuite.capabilities.t2i_compbench.unidet`; RS200 for spatial and complex, R50 for
+  numeracy and 3d_spatial, as the scripts load them), DPT-Hybrid depth for 3d_spatial
+  (:mod:`evalsuite.capabilities.t2i_compbench.depth`), and the per-image rules of the scripts
+  (:mod:`evalsuite.capabilities.t2i_compbench.unidet_rules`: box-centre relations with the IoU /
+  distance thresholds, mean box depths, the counting rule). The prompt's objects come from spaCy
   ``en_core_web_sm`` POS tags; numeracy's object names from ``new_objects.txt`` next to the
   prompt files. Category score: the mean over images (``np.mean`` for 3d_spatial, a running
   sum for the others, as the scripts). An image on which a script would crash is a per-item
@@ -232,7 +232,7 @@ class T2ICompBench(PolicyBenchmark):
                 lists = {k: {p.split(".")[0].lower() for p in self._read(data_path, f)}
                          for k, f in COMPLEX_LISTS.items()}
             if cat == "numeracy":
-                from evalsuite.policies.t2i_unidet_rules import read_objects
+                from evalsuite.capabilities.t2i_compbench.unidet_rules import read_objects
                 self.numeracy_objects = read_objects("\n".join(self._read(data_path,
                                                                            OBJECTS_FILE)))
             for i, p in enumerate(prompts):
@@ -340,8 +340,8 @@ class CompBenchScorer:
                                                 "openai/clip-vit-base-patch32")
         self.np_num = int(o.get("np_num", 8))
         self._nlp = None
-        from evalsuite.policies.t2i_depth import HUB_ID
-        from evalsuite.policies.t2i_unidet import R50_FILE, RS200_HUB
+        from evalsuite.capabilities.t2i_compbench.depth import HUB_ID
+        from evalsuite.capabilities.t2i_compbench.unidet import R50_FILE, RS200_HUB
         unidet = f"{base}/unidet" if base else None
         self.unidet_src = {  # scorer_path layout: unidet/expert_weights/<file>, as upstream
             "rs200": o.get("unidet_rs200") or (f"{unidet}/{RS200_HUB[1]}" if unidet else None),
@@ -377,8 +377,8 @@ class CompBenchScorer:
         self._load_detectors(cats)
 
     def _load_detectors(self, cats: set[str]) -> None:
-        from evalsuite.policies.t2i_depth import load_depth_model
-        from evalsuite.policies.t2i_unidet import load_labels, load_unidet
+        from evalsuite.capabilities.t2i_compbench.depth import load_depth_model
+        from evalsuite.capabilities.t2i_compbench.unidet import load_labels, load_unidet
 
         families = {DETECTOR[c] for c in cats if c in DETECTOR}
         self.detectors = {f: load_unidet(self._unidet_path(f), self.device, self.detector_dtype)
@@ -395,7 +395,7 @@ class CompBenchScorer:
             self.depth = load_depth_model(self.depth_src, self.device, self.detector_dtype)
 
     def _unidet_path(self, family: str) -> str:
-        from evalsuite.policies.t2i_unidet import R50_FILE, R50_SOURCE, RS200_HUB
+        from evalsuite.capabilities.t2i_compbench.unidet import R50_FILE, R50_SOURCE, RS200_HUB
         if self.unidet_src[family]:
             return self.unidet_src[family]
         if family == "rs200":
@@ -411,7 +411,7 @@ class CompBenchScorer:
         import os
         import urllib.request
 
-        from evalsuite.policies.t2i_unidet import LABELS_URL
+        from evalsuite.capabilities.t2i_compbench.unidet import LABELS_URL
         cache = Path(os.environ.get("EVALSUITE_CACHE", Path.home() / ".cache" / "evalsuite"))
         dest = cache / "t2i-compbench" / COMMIT / "detection_features.pt"
         if not dest.is_file():
@@ -460,8 +460,8 @@ class CompBenchScorer:
             doc = self._spacy()(unit.item.prompt)  # CLIP_similarity.py --complex: drop ADJ
             p["clip_text"] = " ".join(t.text for t in doc if t.pos_ != "ADJ")
         if cat in DETECTOR:
-            from evalsuite.policies import t2i_unidet_rules as rules
-            from evalsuite.policies.t2i_unidet import unidet_input
+            from evalsuite.capabilities.t2i_compbench import unidet_rules as rules
+            from evalsuite.capabilities.t2i_compbench.unidet import unidet_input
 
             p["prompt"] = unit.item.prompt
             p["tokens"] = [rules.Token(t.text, t.pos_, t.whitespace_)
@@ -481,7 +481,7 @@ class CompBenchScorer:
         forward pass per group, so an image's boxes do not depend on its batch mates)."""
         from collections import defaultdict
 
-        from evalsuite.policies.t2i_unidet_rules import Detections
+        from evalsuite.capabilities.t2i_compbench.unidet_rules import Detections
 
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, p in enumerate(prepared):
@@ -497,7 +497,7 @@ class CompBenchScorer:
         return out
 
     def depth_maps(self, prepared: list[dict[str, Any]]) -> dict[int, Any]:
-        from evalsuite.policies.t2i_depth import depth_as_read_back, raw_depth
+        from evalsuite.capabilities.t2i_compbench.depth import depth_as_read_back, raw_depth
 
         idx = [i for i, p in enumerate(prepared) if p["category"] == "3d_spatial"]
         if not idx:
@@ -506,7 +506,7 @@ class CompBenchScorer:
         return {i: depth_as_read_back(r, *prepared[i]["image"].size) for i, r in zip(idx, raw)}
 
     def unidet_score(self, p: dict[str, Any], det, depth) -> float:
-        from evalsuite.policies import t2i_unidet_rules as rules
+        from evalsuite.capabilities.t2i_compbench import unidet_rules as rules
 
         cat = p["category"]
         if cat == "spatial":

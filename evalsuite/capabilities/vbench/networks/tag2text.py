@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evalsuite.policies.vbench_grit import BertLayer, attend
+from evalsuite.capabilities.vbench.networks.grit import BertLayer, attend
 
 IMAGE_SIZE = 384
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # vbench/utils.py tag2text_transform
@@ -69,7 +69,7 @@ SWIN_HEAD_DIM, BERT_HEAD_DIM, TAG_HEADS = 32, 64, 4  # q2l_config.json: 4 heads
 
 @lru_cache(maxsize=1)
 def tag_names() -> tuple[str, ...]:
-    path = Path(__file__).resolve().parents[1] / "data" / "tag2text_tags.txt"
+    path = Path(__file__).resolve().parents[3] / "data" / "tag2text_tags.txt"
     return tuple(path.read_text(encoding="utf-8").split("\n")[:-1])
 
 

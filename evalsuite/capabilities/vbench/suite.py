@@ -4,7 +4,7 @@ Decision (documented in the README): the ``vbench`` wheel pins transformers 4.33
 (and needs detectron2 for some dimensions), so it cannot share this environment. The harness
 owns the **prompt suite and generation** and **re-implements all 16 dimensions** from the
 upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing only, see
-:mod:`evalsuite.policies.vbench_dims`) on current torch / transformers / torchvision:
+:mod:`evalsuite.capabilities.vbench.formulas`) on current torch / transformers / torchvision:
 
 * ``temporal_flickering`` (vbench/temporal_flickering.py): (255 - mean |frame_t+1 - frame_t|)
   / 255, mean over videos, **on static videos only**: upstream runs ``static_filter.py``
@@ -21,9 +21,10 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   ViT-B/32 image embeddings (``openai/clip-vit-base-patch32``, the HF port of
   ``clip.load("ViT-B/32")``), preprocessing ``clip_transform(224)``.
 * ``motion_smoothness`` (vbench/motion_smoothness.py): the AMT-S interpolator
-  (:mod:`evalsuite.policies.vbench_amt`, ``amt-s.pth``) predicts the frame between each pair
-  of consecutive even frames; per video (255 - mean |odd frame - prediction|) / 255; mean
-  over videos. Frames come from the harness's decoder (upstream reads this one with OpenCV).
+  (:mod:`evalsuite.capabilities.vbench.networks.amt`, ``amt-s.pth``) predicts the frame between
+  each pair of consecutive even frames; per video (255 - mean |odd frame - prediction|) / 255;
+  mean over videos. Frames come from the harness's decoder (upstream reads this one with
+  OpenCV).
 * ``dynamic_degree`` (vbench/dynamic_degree.py): RAFT (torchvision ``raft_large``
   ``Raft_Large_Weights.C_T_V1`` = the original ``raft-things.pth``, 20 iterations) on
   consecutive frames (every round(fps/8)-th); a video moves when at least round(4 T / 16)
@@ -33,28 +34,29 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   (``sa_0_4_vit_l_14_linear.pth``) on L2-normalised CLIP ViT-L/14 embeddings
   (``openai/clip-vit-large-patch14``), / 10, mean over frames then videos.
 * ``imaging_quality`` (vbench/imaging_quality.py): pyiqa's MUSIQ trained on SPAQ
-  (:mod:`evalsuite.policies.vbench_musiq`, ``musiq_spaq_ckpt-358bb6af.pth``) on every frame
-  (longer side capped at 512, option ``imaging_quality_preprocessing_mode``); the MOS, mean
-  over frames then videos, / 100.
+  (:mod:`evalsuite.capabilities.vbench.networks.musiq`, ``musiq_spaq_ckpt-358bb6af.pth``) on
+  every frame (longer side capped at 512, option ``imaging_quality_preprocessing_mode``); the
+  MOS, mean over frames then videos, / 100.
 * ``appearance_style`` (vbench/appearance_style.py): per frame, CLIP ViT-B/32 (the same
   model as background consistency) ``logits_per_text / 100`` between the frame
   (``clip_transform_Image(224)``: PIL bicubic) and the prompt's style text
   (``auxiliary_info.appearance_style.appearance_style``, e.g. "Van Gogh style"); the
   dimension score is the sum over all frames of all videos / their count.
 * ``human_action`` (vbench/human_action.py): the UMT ViT-L/16 Kinetics-400 classifier
-  (:mod:`evalsuite.policies.vbench_umt`, ``l16_ptk710_ftk710_ftk400_f16_res224.pth``)
-  on 16 middle-sampled frames; a video is correct when the action in its file name is among
-  the top-5 classes with sigmoid probability >= 0.85; score = fraction of correct videos.
+  (:mod:`evalsuite.capabilities.vbench.networks.umt`,
+  ``l16_ptk710_ftk710_ftk400_f16_res224.pth``) on 16 middle-sampled frames; a video is correct
+  when the action in its file name is among the top-5 classes with sigmoid probability >= 0.85;
+  score = fraction of correct videos.
 * ``overall_consistency`` / ``temporal_style`` (vbench/overall_consistency.py,
-  temporal_style.py): ViCLIP (:mod:`evalsuite.policies.vbench_viclip`,
+  temporal_style.py): ViCLIP (:mod:`evalsuite.capabilities.vbench.networks.viclip`,
   ``ViClip-InternVid-10M-FLT.pth``) video-text cosine on 8 middle-sampled frames and the
   prompt; mean over videos.
 
-* ``object_class`` / ``multiple_objects`` (vbench/object_class.py, multiple_objects.py):
-  GRiT (:mod:`evalsuite.policies.vbench_grit`, ``grit_b_densecap_objectdet.pth``, ObjectDet
-  task) on 16 middle-sampled frames; a frame succeeds when the set of its box descriptions
-  contains the object (both objects of "a and b"); score = successful frames / frames over
-  all videos.
+* ``object_class`` / ``multiple_objects`` (vbench/object_class.py, multiple_objects.py): GRiT
+  (:mod:`evalsuite.capabilities.vbench.networks.grit`, ``grit_b_densecap_objectdet.pth``,
+  ObjectDet task) on 16 middle-sampled frames; a frame succeeds when the set of its box
+  descriptions contains the object (both objects of "a and b"); score = successful frames /
+  frames over all videos.
 * ``color`` (vbench/color.py): GRiT with the DenseCap task; per frame, a box whose frame's
   first ObjectDet name equals the prompt's object (the prompt without "a " / "an " and the
   colour) counts when its dense caption has any of 12 colour words, and succeeds when it has
@@ -64,7 +66,7 @@ upstream scripts (github Vchitect/VBench @45e79ec, formulas and preprocessing on
   exactly as either object; per frame the best pair score (left/right: horizontal centre
   distance above vertical, top/bottom: the reverse; 1 when IoU < 0.1, else 0.1 / IoU);
   score = mean over all frames of all videos.
-* ``scene`` (vbench/scene.py): Tag2Text (:mod:`evalsuite.policies.vbench_tag2text`,
+* ``scene`` (vbench/scene.py): Tag2Text (:mod:`evalsuite.capabilities.vbench.networks.tag2text`,
   ``tag2text_swin_14m.pth``) captions of 16 frames at 384 x 384; a frame succeeds when its
   caption contains every word of the scene; score = successful frames / frames.
 
@@ -103,7 +105,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.policies import vbench_dims as D
+from evalsuite.capabilities.vbench import formulas as D
 from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric, unavailable
 from evalsuite.types import ItemError, Score
 
@@ -170,12 +172,12 @@ SCORER_LAYOUT = {"dino": "dino", "clip": "clip-vit-b-32", "aesthetic_clip": "cli
                  "grit": "grit_model/grit_b_densecap_objectdet.pth",
                  "bert": "bert-base-uncased",
                  "tag2text": "caption_model/tag2text_swin_14m.pth"}
-# the models re-implemented here, each built from its upstream .pth by a loader
-REIMPLEMENTED = {"umt": ("vbench_umt", "load_classifier"),
-                 "viclip": ("vbench_viclip", "load_viclip"),
-                 "musiq": ("vbench_musiq", "load_musiq"), "amt": ("vbench_amt", "load_amt"),
-                 "grit": ("vbench_grit", "load_grit"),
-                 "tag2text": ("vbench_tag2text", "load_tag2text")}
+# the models re-implemented in evalsuite.capabilities.vbench.networks, each built from its
+# upstream .pth by a loader
+NETWORKS = "evalsuite.capabilities.vbench.networks"
+REIMPLEMENTED = {"umt": ("umt", "load_classifier"), "viclip": ("viclip", "load_viclip"),
+                 "musiq": ("musiq", "load_musiq"), "amt": ("amt", "load_amt"),
+                 "grit": ("grit", "load_grit"), "tag2text": ("tag2text", "load_tag2text")}
 # dimensions pooled over frames: sum of per-frame values / number of frames, all videos
 POOLED = ("subject_consistency", "background_consistency", "appearance_style", "object_class",
           "multiple_objects", "spatial_relationship", "scene")
@@ -268,7 +270,7 @@ class VBench(PolicyBenchmark):
 
     def musiq_mode(self) -> str:
         """imaging_quality's ``--imaging_quality_preprocessing_mode`` (upstream default)."""
-        from evalsuite.policies.vbench_musiq import check_mode
+        from evalsuite.capabilities.vbench.networks.musiq import check_mode
 
         return check_mode(self.options.get("imaging_quality_preprocessing_mode", "longer"))
 
@@ -466,10 +468,10 @@ class VBenchScorer:
         if key in self._failed:
             raise _Unavailable(self._failed[key])
         try:
-            if key in REIMPLEMENTED:  # evalsuite.policies.<module>.<loader>(state dict)
+            if key in REIMPLEMENTED:  # <networks module>.<loader>(state dict)
                 import importlib
                 mod, fn = REIMPLEMENTED[key]
-                load = getattr(importlib.import_module(f"evalsuite.policies.{mod}"), fn)
+                load = getattr(importlib.import_module(f"{NETWORKS}.{mod}"), fn)
                 self._models[key] = load(self._state_dict(self.src[key])).to(self.device)
             else:
                 self._models[key] = getattr(self, f"_load_{key}")(self.src[key])
@@ -514,7 +516,7 @@ class VBenchScorer:
         return BertTokenizer.from_pretrained(src)
 
     def _load_tag2text_tokenizer(self, src: str):
-        from evalsuite.policies.vbench_tag2text import load_tokenizer
+        from evalsuite.capabilities.vbench.networks.tag2text import load_tokenizer
         return load_tokenizer(src)
 
     def _load_aesthetic_clip(self, src: str):
@@ -595,18 +597,18 @@ class VBenchScorer:
         if "background_consistency" in dims or "aesthetic_quality" in dims:
             p["clip_pixels"] = D.clip_preprocess(frames)
         if "human_action" in dims:
-            from evalsuite.policies import vbench_umt as U
+            from evalsuite.capabilities.vbench.networks import umt as U
             try:
                 p["umt_video"] = U.preprocess(frames)
             except ImportError as e:  # cv2: upstream's resize; no silent substitute
                 p["umt_video"] = _Unavailable(f"human_action needs opencv-python-headless "
                                               f"(pip install 'evalsuite[policy]'): {e}")
         if {"overall_consistency", "temporal_style"} & set(dims):
-            from evalsuite.policies.vbench_viclip import NUM_FRAMES
+            from evalsuite.capabilities.vbench.networks.viclip import NUM_FRAMES
             p["viclip_pixels"] = D.clip_preprocess(
                 frames[D.middle_frame_indices(NUM_FRAMES, len(frames))], uint8=True)
         if "imaging_quality" in dims:
-            from evalsuite.policies.vbench_musiq import preprocess
+            from evalsuite.capabilities.vbench.networks.musiq import preprocess
             p["musiq_frames"] = preprocess(frames, self.musiq_mode)
         modes = {GRIT_MODE[d] for d in dims if d in GRIT_MODE}
         sixteen = frames[D.middle_frame_indices(D.GRIT_FRAMES, len(frames))]
@@ -614,7 +616,8 @@ class VBenchScorer:
         if modes:  # object_class.py etc.: load_video(num_frames=16)
             p["grit_frames"] = {m: _grit_input(sixteen, m) for m in sorted(modes)}
         if "scene" in dims:  # scene.py: load_video(num_frames=16, width=384, height=384)
-            from evalsuite.policies.vbench_tag2text import preprocess as tag2text_preprocess
+            from evalsuite.capabilities.vbench.networks.tag2text import \
+                preprocess as tag2text_preprocess
             p["scene_pixels"] = tag2text_preprocess(sixteen)
         if "appearance_style" in dims:
             p["style_pixels"] = D.clip_image_preprocess(frames)
@@ -681,7 +684,7 @@ class VBenchScorer:
         """Tag2Text captions of the 16 frames of every scene video of the batch; each
         video's frames are one upstream ``generate`` call (the tag conditioning of a frame
         depends on its place among them), :data:`TAG2TEXT_VIDEO_BATCH` videos per pass."""
-        from evalsuite.policies.vbench_dims import GRIT_FRAMES
+        from evalsuite.capabilities.vbench.formulas import GRIT_FRAMES
 
         group = [p for p in prepared if "scene_pixels" in p]
 
@@ -742,7 +745,7 @@ class VBenchScorer:
         ex["aesthetic_quality"] = D.aesthetic_video_score(s)
 
     def _dim_motion_smoothness(self, p, ex):
-        from evalsuite.policies import vbench_amt as A
+        from evalsuite.capabilities.vbench.networks import amt as A
 
         pred = A.predict_inbetweens(self.model("amt"), p["frames"], self.device,
                                     batch=AMT_PAIR_BATCH)
@@ -773,7 +776,7 @@ class VBenchScorer:
         ex["appearance_style"] = sum(s) / len(s)
 
     def _dim_human_action(self, p, ex):
-        from evalsuite.policies import vbench_umt as U
+        from evalsuite.capabilities.vbench.networks import umt as U
 
         if isinstance(p["umt_video"], Exception):
             raise p["umt_video"]
@@ -785,7 +788,7 @@ class VBenchScorer:
         ex["human_action"] = U.is_correct(logits, p["link"])
 
     def _viclip(self, d: str, p, ex):
-        from evalsuite.policies import vbench_viclip as V
+        from evalsuite.capabilities.vbench.networks import viclip as V
 
         if "viclip_similarity" not in ex:  # both dimensions score the same pair
             model, tok = self.model("viclip"), self.model("clip_tokenizer")
@@ -852,7 +855,7 @@ def _grit_input(frames, mode: str):
     (bilinear; torchvision's current antialiasing default)."""
     import torchvision.transforms.functional as TF
 
-    from evalsuite.policies.vbench_grit import frames_to_tensor
+    from evalsuite.capabilities.vbench.networks.grit import frames_to_tensor
 
     size = D.grit_resize_size(*frames.shape[1:3])
     if size is None:

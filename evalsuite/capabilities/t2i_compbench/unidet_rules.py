@@ -213,8 +213,8 @@ def spatial_score(prompt: str, tokens: Sequence[Token], det: Detections,
 
 
 def spatial_3d_score(prompt: str, tokens: Sequence[Token], det: Detections, depth) -> float:
-    """One image of 3D_spatial_eval.py; ``depth`` is the image's depth map as the script
-    reads it back, a float32 torch tensor (see :mod:`evalsuite.policies.t2i_depth`)."""
+    """One image of 3D_spatial_eval.py; ``depth`` is the image's depth map as the script reads
+    it back, a float32 torch tensor (see :mod:`evalsuite.capabilities.t2i_compbench.depth`)."""
     locality = first_contained(prompt, SPATIAL_3D_WORDS)
     obj1, obj2 = (_as_person(o) for o in simple_objects(tokens))
     names = det.names

@@ -19,7 +19,7 @@ prompt behind VLMEvalKit's numbers for those models.
 Answers (``vlmeval/dataset/utils/multiple_choice.py``): the prediction as VLMEvalKit reads it
 back from its prediction file (pandas reads an empty cell or a missing-value word such as
 ``None`` / ``NA`` as NaN, which ``str`` turns into ``nan``), then exact matching
-(``can_infer``, :func:`evalsuite.policies.letters.vlmevalkit_letter`). The second stage,
+(``can_infer``, :func:`evalsuite.capabilities.letters.vlmevalkit_letter`). The second stage,
 off by default, is VLMEvalKit's LLM answer extractor (``extract_answer_from_item``: its
 prompt byte for byte, three tries, each reply read by ``can_infer``) through an
 OpenAI-compatible endpoint::
@@ -59,7 +59,7 @@ from typing import Any, ClassVar
 
 from evalsuite.judges.openai_judge import transport_options
 from evalsuite.policies.base import McqItem, PolicyBenchmark, metric
-from evalsuite.policies.letters import LetterResult, unparsed, vlmevalkit_letter
+from evalsuite.capabilities.letters import LetterResult, unparsed, vlmevalkit_letter
 from evalsuite.types import ItemError, MediaRef, ParseStatus
 
 REFERENCE = "open-compass/VLMEvalKit@e8e78f05f3080fe28154f2130321f17951c3be94"

@@ -25,7 +25,7 @@ build here, so this module re-creates that inference path:
   top-100 (query, class) pairs, mask = logit > 0, score = class prob x mean sigmoid inside the
   mask, box = the mask's extent (``mmdet.core.mask.mask2bbox``); then ``bbox2result``'s
   per-class split. GenEval's own score thresholds are applied afterwards
-  (:mod:`evalsuite.policies.geneval`).
+  (:mod:`evalsuite.capabilities.geneval.benchmark`).
 
 ``scripts/check_geneval_detector.py`` compares this against mmdetection's own model on
 random weights, where mmdetection 2.x and mmcv-full can be installed.

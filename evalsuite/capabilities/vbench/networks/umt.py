@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evalsuite.policies.vbench_dims import middle_frame_indices
+from evalsuite.capabilities.vbench.formulas import middle_frame_indices
 
 NUM_FRAMES = 16  # human_action.py: load_video(..., num_frames=16); all_frames=16
 RESIZE = 256  # human_action.py: Resize(256, interpolation='bilinear')
@@ -42,7 +42,7 @@ HEAD_DIM = 64  # ViT-L/16: 1024 wide, 16 heads (the state dict does not record h
 def kinetics_classes() -> dict[int, str]:
     """Class index -> lower-cased Kinetics-400 name (vbench/third_party/umt/
     kinetics_400_categories.txt, ``name<TAB>index`` per line; shipped in evalsuite/data)."""
-    path = Path(__file__).resolve().parents[1] / "data" / "kinetics_400_categories.txt"
+    path = Path(__file__).resolve().parents[3] / "data" / "kinetics_400_categories.txt"
     out = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():

@@ -14,15 +14,16 @@ Reference: github djghosh13/geneval at commit af4902f24d3ca90ebbb446dd9891a59e0f
   ``<run>/geneval/<index:05d>/metadata.jsonl`` (the prompt's JSON, as upstream writes it), so
   upstream's ``evaluation/evaluate_images.py <run>/geneval`` reads the same folder.
 * Scoring (``evaluation/evaluate_images.py``): Mask2Former Swin-S COCO instance segmentation
-  (mmdetection 2.x checkpoint, run on transformers - :mod:`evalsuite.policies.geneval_detector`);
-  per class, detections above ``threshold`` 0.3 (``counting_threshold`` 0.9 for the counting
-  tag), highest score first, at most ``max_objects`` 16, NMS only when ``max_overlap`` < 1
-  (default 1.0: none); then :func:`evaluate` - counts, colours (CLIP ViT-L/14 ``openai``
-  zero-shot over 10 colours with upstream's 3 templates, on the object's mask pasted over a
-  ``#999`` background and cropped to its box) and relative positions (``position_threshold``
-  0.1). An image is correct or not; :func:`summarize` is ``evaluation/summary_scores.py``:
-  per tag the fraction of correct images, ``overall`` the mean over tags, plus the fractions
-  of correct images and of prompts with at least one correct image.
+  (mmdetection 2.x checkpoint, run on transformers -
+  :mod:`evalsuite.capabilities.geneval.detector`); per class, detections above ``threshold`` 0.3
+  (``counting_threshold`` 0.9 for the counting tag), highest score first, at most
+  ``max_objects`` 16, NMS only when ``max_overlap`` < 1 (default 1.0: none); then
+  :func:`evaluate` - counts, colours (CLIP ViT-L/14 ``openai`` zero-shot over 10 colours with
+  upstream's 3 templates, on the object's mask pasted over a ``#999`` background and cropped to
+  its box) and relative positions (``position_threshold`` 0.1). An image is correct or not;
+  :func:`summarize` is ``evaluation/summary_scores.py``: per tag the fraction of correct images,
+  ``overall`` the mean over tags, plus the fractions of correct images and of prompts with at
+  least one correct image.
 
 Options (``--bench-option k=v``): upstream's ``--options`` ``threshold``,
 ``counting_threshold``, ``max_objects``, ``max_overlap``, ``position_threshold``, ``bgcolor``,
@@ -338,7 +339,7 @@ class GenEvalScorer:
     def load(self) -> None:
         import torch
 
-        from evalsuite.policies import geneval_detector as det
+        from evalsuite.capabilities.geneval import detector as det
 
         self.torch = torch
         o = self.bench.options
@@ -427,7 +428,7 @@ class GenEvalScorer:
         return {"unit": unit, "image": image, "rgb": np.asarray(image)}
 
     def score_batch(self, prepared: list[dict[str, Any]]) -> list[Score]:
-        from evalsuite.policies.geneval_detector import detect
+        from evalsuite.capabilities.geneval.detector import detect
 
         names = self.classnames
         dets = detect(self.detector, [p["rgb"] for p in prepared], self.device)

@@ -1,6 +1,6 @@
 """Reading the chosen option from a free-text answer, exactly as each benchmark's official
 scorer reads it (no API call here: MMBench's optional LLM second stage is
-:class:`evalsuite.policies.mmbench.AnswerExtractor`).
+:class:`evalsuite.capabilities.mmbench.AnswerExtractor`).
 
 Two rule sets, one per reference implementation:
 

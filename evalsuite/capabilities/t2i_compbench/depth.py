@@ -157,7 +157,7 @@ def depth_as_read_back(prediction: "torch.Tensor", width: int, height: int) -> "
     import torch
     from PIL import Image
 
-    from evalsuite.policies.t2i_unidet import resize_for_unidet
+    from evalsuite.capabilities.t2i_compbench.unidet import resize_for_unidet
 
     d = (prediction - prediction.min()) / (prediction.max() - prediction.min())
     d = torch.nn.functional.interpolate(d[None, None], size=(height, width), mode="bilinear",
