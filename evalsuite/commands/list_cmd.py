@@ -70,10 +70,6 @@ def list_plugins(
 
     from evalsuite.registry import BENCHMARKS, JUDGES, POLICIES
 
-    try:
-        from evalsuite import policies  # noqa: F401  (registers policy benchmarks, if present)
-    except ImportError:
-        pass
     regs = {"judges": JUDGES, "benchmarks": BENCHMARKS, "policies": POLICIES}
     if kind != "all" and kind not in regs:
         raise typer.BadParameter("kind must be all, judges, benchmarks or policies")
