@@ -156,3 +156,12 @@ BENCHMARKS.register("vbench", f"{_P}.vbench:VBench")
 BENCHMARKS.register("geneval", f"{_P}.geneval:GenEval")
 BENCHMARKS.register("unigenbench", f"{_P}.unigenbench:UniGenBench")
 BENCHMARKS.register("lmms-eval", f"{_P}.lmms_eval_bridge:LmmsEvalBenchmark")  # lmms-eval:<task>
+
+# --- trainer kinds (a recipe's `kind`; `evalsuite train`) ---------------------------------
+TRAINERS = Registry("trainer kind", "evalsuite.trainers")
+_T = "evalsuite.training"
+TRAINERS.register("synthetic", f"{_T}.synthetic:SyntheticTrainer")
+TRAINERS.register("qwen-vl-sft", f"{_T}.reward_sft:RewardSftTrainer")
+TRAINERS.register("vlm-dpo", f"{_T}.vlm_dpo:VlmDpoTrainer")
+TRAINERS.register("diffusion-dpo", f"{_T}.diffusers_dpo:DiffusersDpoTrainer")
+TRAINERS.register("video-dpo", f"{_T}.diffusers_dpo:DiffusersDpoTrainer", video=True)
