@@ -45,8 +45,8 @@ def _trainer(path: str, verb: str) -> tuple[Trainer, Recipe]:
         _fail(e.args[0])
     if verb not in trainer.verbs:
         takes = [k for k in TRAINERS.names() if verb in TRAINERS.entry(k).load().verbs]
-        _fail(f"`train {verb}` does not take a {kind!r} recipe "
-              f"(it takes kinds {', '.join(takes)})")
+        _fail(f"`train {verb}` does not take a {kind!r} recipe " + (
+            f"(it takes kinds {', '.join(takes)})" if takes else "(no kind answers it)"))
     return trainer, Recipe(kind, p.parent, raw)
 
 

@@ -215,6 +215,9 @@ class TinyClipJudge(Judge):
     pointwise: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("torch", "safetensors")
     default_batch_size: ClassVar[int] = 64
+    card_note: ClassVar[str] = "none: `--model-path` only, made by `evalsuite train reward`"
+    no_fixture: ClassVar[str] = ("its checkpoint is trained in seconds by `evalsuite train "
+                                 "reward --recipe training/offline_synthetic.yaml`")
 
     def load(self) -> None:
         if getattr(self, "model", None) is not None:
