@@ -7,7 +7,8 @@ Both are built the same way - ``model`` (a hub id, default ``default_model``),
 ``model_path`` (a local copy, which wins), ``revision``, ``device``, ``dtype`` and the
 declared ``option_help`` keys - and pin their hub checkpoints the same way:
 ``default_revision`` pins ``default_model``; ``pinned_revisions`` pins the other checkpoints
-the class serves; an explicit ``revision`` always wins.
+the class serves; an explicit ``revision`` always wins. The class is the single source of
+its model card (models/README.md's table, :mod:`evalsuite.cards`) and names its test fixture.
 """
 
 from __future__ import annotations
@@ -17,7 +18,22 @@ from typing import Any, ClassVar
 from evalsuite.registry import missing_modules
 
 
-class Plugin:
+class Fixtured:
+    """A registered plugin names its test fixture: the `evalsuite.fixtures` builder (a
+    ``BUILDERS`` name) of a tiny random-weight checkpoint of its real architecture (judges,
+    policies) or of a mini dataset in the upstream schema (benchmarks). None only with the
+    reason in ``no_fixture``; tests/test_plugin_fixtures.py checks every built-in one."""
+
+    fixture: ClassVar[str | None] = None
+    no_fixture: ClassVar[str] = ""
+
+    @classmethod
+    def fixture_for(cls, **preset: Any) -> str | None:
+        """The fixture of a registry entry with these preset arguments (model, version ...)."""
+        return cls.fixture
+
+
+class Plugin(Fixtured):
     name: ClassVar[str] = "plugin"
     role: ClassVar[str] = "plugin"  # the key naming it in results.json ("judge" | "policy")
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")  # modules, for `list`
@@ -30,6 +46,10 @@ class Plugin:
     # Pinned hub commits of the other checkpoints this class serves (hub id -> 40-hex SHA).
     pinned_revisions: ClassVar[dict[str, str]] = {}
     default_batch_size: ClassVar[int] = 8
+    # Other hub repos its loader reads (role -> (hub id, pinned commit or None)), e.g. a
+    # processor or a base model; the model-card table shows them (`evalsuite list --cards`).
+    companions: ClassVar[dict[str, tuple[str, str | None]]] = {}
+    card_note: ClassVar[str] = ""  # the card table's text for a plugin without a hub checkpoint
 
     def __init__(self, model: str | None = None, model_path: str | None = None,
                  revision: str | None = None, device: str | None = None,

@@ -2,7 +2,8 @@
 
 Entries are ``"module:Class"`` strings (plus preset keyword arguments), so listing what is
 available imports nothing heavy. Third-party packages add plugins through the entry-point
-groups ``evalsuite.judges``, ``evalsuite.benchmarks`` and ``evalsuite.policies``; an entry
+groups ``evalsuite.judges``, ``evalsuite.benchmarks``, ``evalsuite.policies`` and
+``evalsuite.trainers``; an entry
 point's value is the same ``"module:Class"`` string.
 """
 
@@ -157,3 +158,12 @@ BENCHMARKS.register("vbench", f"{_C}.vbench:VBench")
 BENCHMARKS.register("geneval", f"{_C}.geneval:GenEval")
 BENCHMARKS.register("unigenbench", f"{_C}.unigenbench:UniGenBench")
 BENCHMARKS.register("lmms-eval", f"{_C}.lmms_eval_bridge:LmmsEvalBenchmark")  # lmms-eval:<task>
+
+# --- trainer kinds (a recipe's `kind`; `evalsuite train`) ---------------------------------
+TRAINERS = Registry("trainer kind", "evalsuite.trainers")
+_T = "evalsuite.training"
+TRAINERS.register("synthetic", f"{_T}.synthetic:SyntheticTrainer")
+TRAINERS.register("qwen-vl-sft", f"{_T}.reward_sft:RewardSftTrainer")
+TRAINERS.register("vlm-dpo", f"{_T}.vlm_dpo:VlmDpoTrainer")
+TRAINERS.register("diffusion-dpo", f"{_T}.diffusers_dpo:DiffusersDpoTrainer")
+TRAINERS.register("video-dpo", f"{_T}.diffusers_dpo:DiffusersDpoTrainer", video=True)

@@ -30,11 +30,6 @@ UNPINNED = {
     "openai": "an API endpoint, no hub checkpoint",
     "tiny-clip-synthetic": "local --model-path only, no hub checkpoint",
 }
-# Secondary repos a loader reads besides the checkpoint (not judge defaults).
-SECONDARY = {"evalsuite.judges.pickscore": ["PROCESSOR_ID"],
-             "evalsuite.judges.imagereward": ["TOKENIZER_ID"],
-             "evalsuite.judges.hpsv3": ["BASE_MODEL"],
-             "evalsuite.judges.videoreward": ["BASE_MODEL"]}
 
 
 def _default(name: str) -> tuple[type, str, str | None]:
@@ -46,8 +41,6 @@ def _default(name: str) -> tuple[type, str, str | None]:
 
 
 def _code_hub_ids() -> set[str]:
-    import importlib
-
     ids: set[str] = set()
     for name in JUDGES.names():
         cls, model, _ = _default(name)
@@ -55,9 +48,7 @@ def _code_hub_ids() -> set[str]:
             ids.add(model)
         ids.update(cls.pinned_revisions)
         ids.update(getattr(cls, "cards", {}) or {})
-    for module, attrs in SECONDARY.items():
-        mod = importlib.import_module(module)
-        ids.update(getattr(mod, a) for a in attrs)
+        ids.update(hub_id for hub_id, _ in cls.companions.values())  # processor, base ...
     return ids
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalsuite import metrics as M
+from evalsuite.plugin import Fixtured
 from evalsuite.types import ItemError, Label, PairItem, ParseStatus, Verdict
 
 # Metric names as written to results.json; each is documented in README "Results".
@@ -23,7 +24,7 @@ SIMPLE_WITH_TIES = "upstream_simple_accuracy_with_ties"  # UnifiedReward scripts
 SIMPLE_WITHOUT_TIES = "upstream_simple_accuracy_without_ties"
 
 
-class Benchmark:
+class Benchmark(Fixtured):
     name: ClassVar[str] = "benchmark"
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {

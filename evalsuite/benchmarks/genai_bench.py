@@ -60,6 +60,13 @@ class GenAIBench(Benchmark):
     revision: ClassVar[str | None] = None
     splits: ClassVar[tuple[str, ...]] = ("test", "test_v1")
     default_split: ClassVar[str] = "test"
+    FIXTURES: ClassVar[dict[str, str]] = {"image_generation": "genai-bench",
+                                          "video_generation": "genai-bench-video",
+                                          "image_edition": "genai-bench-edit"}
+
+    @classmethod
+    def fixture_for(cls, config: str = "image_generation", **preset: Any) -> str | None:
+        return cls.FIXTURES.get(config)
 
     def __init__(self, config: str = "image_generation", media_root: str | None = None,
                  **options: Any):

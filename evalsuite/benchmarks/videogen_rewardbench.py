@@ -36,6 +36,7 @@ class VideoSourceMissing(FileNotFoundError):
 
 class VideoGenRewardBench(Benchmark):
     name: ClassVar[str] = "videogen-rewardbench"
+    fixture: ClassVar[str | None] = "videogen-rewardbench"
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {
         "media_root": "folder holding the videos (the extracted zip)",

@@ -91,6 +91,7 @@ def label_from_ranking(ranking: Any) -> Label | None:
 
 class VLRewardBench(Benchmark):
     name: ClassVar[str] = "vlrewardbench"
+    fixture: ClassVar[str | None] = "vlrewardbench"
     hub_id: ClassVar[str] = "MMInstruction/VL-RewardBench"
     # Unpinned: the latest main commit seen (0e6e627, "Upload dataset (#7)") is known only by
     # its short hash; no full SHA could be verified offline. Pin it here once verified.

@@ -183,6 +183,8 @@ def make_lmms_model(base: type, policy, store, cached: dict[str, str], batch_siz
 
 class LmmsEvalBenchmark(PolicyBenchmark):
     name: ClassVar[str] = "lmms-eval"
+    no_fixture: ClassVar[str] = ("lmms-eval's tasks bring their own data; tests drive the "
+                                 "bridge through a stand-in of lmms-eval's model API")
     kind: ClassVar[str] = "lmms-eval"
     policy_task: ClassVar[str] = "mcq"  # a VLM policy (prepare_mcq / answer_batch)
     hub_id: ClassVar[str] = "lmms-eval task"

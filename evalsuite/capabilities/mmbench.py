@@ -222,6 +222,7 @@ class RowInfo:
 
 class MMBench(PolicyBenchmark):
     name: ClassVar[str] = "mmbench"
+    fixture: ClassVar[str | None] = "mmbench"
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {
         "file": "TSV file name inside --data-path",

@@ -295,6 +295,7 @@ def _read(data_path: str | None, fname: str) -> str:
 
 class UniGenBench(PolicyBenchmark):
     name: ClassVar[str] = "unigenbench"
+    fixture: ClassVar[str | None] = "unigenbench"
     kind: ClassVar[str] = "generation"
     policy_task: ClassVar[str] = "text-to-image"
     hub_id: ClassVar[str] = f"github.com/{REPO}@{COMMIT}"

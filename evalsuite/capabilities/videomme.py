@@ -167,6 +167,7 @@ def aggregate(results: list[tuple[str, str, str, str, bool]],
 
 class VideoMME(PolicyBenchmark):
     name: ClassVar[str] = "video-mme"
+    fixture: ClassVar[str | None] = "video-mme"
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {
         "video_dir": "folder of the videos (default <data-path>/data)",

@@ -6,21 +6,21 @@ from pathlib import Path
 
 import typer
 
-# (judge, judge fixture, benchmark, benchmark fixture). Tiny random-weight models: the
-# numbers show the pipeline works, not how good any judge is.
-DEMO_GRID: list[tuple[str, str, str, str]] = [
-    ("pickscore", "pickscore", "genai-bench", "genai-bench"),
-    ("hpsv2", "hpsv2", "genai-bench", "genai-bench"),
-    ("hpsv2.1", "hpsv2.1", "genai-bench", "genai-bench"),
-    ("imagereward", "imagereward", "genai-bench", "genai-bench"),
-    ("pickscore", "pickscore", "genai-bench-edit", "genai-bench-edit"),
-    ("videoscore", "videoscore", "genai-bench-video", "genai-bench-video"),
-    ("videoscore", "videoscore", "videogen-rewardbench", "videogen-rewardbench"),
-    ("unifiedreward", "unifiedreward-qwen", "genai-bench", "genai-bench"),
-    ("unifiedreward", "unifiedreward-qwen", "vlrewardbench", "vlrewardbench"),
-    ("unifiedreward", "unifiedreward-qwen", "genai-bench-video", "genai-bench-video"),
-    ("unifiedreward-llava-7b", "unifiedreward-llava", "genai-bench", "genai-bench"),
-    ("llava-critic", "unifiedreward-llava", "vlrewardbench", "vlrewardbench"),
+# (judge, benchmark); each runs on the fixtures its plugin class declares (``fixture``).
+# Tiny random-weight models: the numbers show the pipeline works, not how good any judge is.
+DEMO_GRID: list[tuple[str, str]] = [
+    ("pickscore", "genai-bench"),
+    ("hpsv2", "genai-bench"),
+    ("hpsv2.1", "genai-bench"),
+    ("imagereward", "genai-bench"),
+    ("pickscore", "genai-bench-edit"),
+    ("videoscore", "genai-bench-video"),
+    ("videoscore", "videogen-rewardbench"),
+    ("unifiedreward", "genai-bench"),
+    ("unifiedreward", "vlrewardbench"),
+    ("unifiedreward", "genai-bench-video"),
+    ("unifiedreward-llava-7b", "genai-bench"),
+    ("llava-critic", "vlrewardbench"),
 ]
 
 
@@ -52,13 +52,15 @@ def demo(
 
     from evalsuite.commands.common import fixture_token_cap, results_table
     from evalsuite.fixtures import BUILDERS, build
+    from evalsuite.registry import BENCHMARKS, JUDGES
     from evalsuite.runner import RunConfig, execute
 
     console = Console()
     rows = []
-    for judge, jfx, bench, bfx in DEMO_GRID:
+    for judge, bench in DEMO_GRID:
         if only and judge not in only:
             continue
+        jfx, bfx = declared_fixture(JUDGES, judge), declared_fixture(BENCHMARKS, bench)
         if jfx not in BUILDERS or bfx not in BUILDERS:
             console.print(f"[yellow]skipping {judge} x {bench}: fixture not available[/yellow]")
             continue
@@ -75,3 +77,9 @@ def demo(
     console.print(f"runs: {out / 'runs'}   (per-item answers in each run's samples.jsonl)")
     console.print("Random weights: these numbers show the pipeline works, not how good a "
                   "judge is; generative judges' answers are mostly unparsed.")
+
+
+def declared_fixture(registry, name: str) -> str | None:
+    """The fixture the registered plugin's class declares for this entry."""
+    entry = registry.entry(name)
+    return entry.load().fixture_for(**entry.kwargs)

@@ -1,4 +1,5 @@
-"""`evalsuite list`: judges, benchmarks and policies, what each supports, what is missing."""
+"""`evalsuite list`: judges, benchmarks, policies and trainer kinds, what each supports, what
+is missing; `--cards` prints the judges' model-card table of models/README.md."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def plugin_rows(registry) -> list[dict[str, Any]]:
         mods = getattr(cls, "modalities", None) or {getattr(cls, "modality", "")}
         row["media"] = ", ".join(sorted(m for m in mods if m))
         row["tasks"] = ", ".join(sorted(getattr(cls, "tasks", None) or
+                                       getattr(cls, "verbs", None) or  # a trainer's verbs
                                        {getattr(cls, "task", "")}))
         row["default"] = entry.kwargs.get("model") or getattr(cls, "default_model", "") or \
             getattr(cls, "hub_id", "")
@@ -52,27 +54,40 @@ def plugin_rows(registry) -> list[dict[str, Any]]:
 
 
 def list_plugins(
-    kind: str = typer.Argument("all", help="all | judges | benchmarks | policies"),
+    kind: str = typer.Argument("all", help="all | judges | benchmarks | policies | trainers"),
     options: bool = typer.Option(False, "--options", help="List the options each plugin "
                                  "takes (-o / --option, --bench-option key=value)."),
+    cards: bool = typer.Option(False, "--cards", help="Print the judges' model-card table "
+                               "(Markdown, as in models/README.md) and exit."),
 ) -> None:
-    """Show every judge, benchmark and policy, what it supports, and why one can't run.
+    """Show every judge, benchmark, policy and trainer kind, what it supports, and why one
+    can't run.
 
     Examples:
 
       evalsuite list judges
 
       evalsuite list benchmarks --options
+
+      evalsuite list trainers
+
+      evalsuite list --cards
     """
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from evalsuite.registry import BENCHMARKS, JUDGES, POLICIES
+    from evalsuite.registry import BENCHMARKS, JUDGES, POLICIES, TRAINERS
 
-    regs = {"judges": JUDGES, "benchmarks": BENCHMARKS, "policies": POLICIES}
+    if cards:
+        from evalsuite.cards import card_table
+        typer.echo(card_table(), nl=False)
+        return
+
+    regs = {"judges": JUDGES, "benchmarks": BENCHMARKS, "policies": POLICIES,
+            "trainers": TRAINERS}
     if kind != "all" and kind not in regs:
-        raise typer.BadParameter("kind must be all, judges, benchmarks or policies")
+        raise typer.BadParameter("kind must be all, judges, benchmarks, policies or trainers")
     console = Console()
     for title, reg in regs.items():
         if kind not in ("all", title):

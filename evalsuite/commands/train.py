@@ -1,6 +1,7 @@
 """`evalsuite train {reward,pairs,dpo,offline}`: judge SFT, judge-built preference pairs, DPO.
 
-Recipes are YAML files under training/ (``kind`` picks the trainer): ``synthetic`` (the
+Recipes are YAML files under training/; their ``kind`` names a trainer in
+:data:`evalsuite.registry.TRAINERS` (:mod:`evalsuite.training.trainer`): ``synthetic`` (the
 offline recipe, training/offline_synthetic.yaml), ``qwen-vl-sft`` (judge SFT), ``vlm-dpo``
 (TRL DPOTrainer), ``diffusion-dpo`` / ``video-dpo`` (Diffusion-DPO of a diffusers
 text-to-image / text-to-video pipeline, training/diffusion_dpo_tiny.yaml,
@@ -15,6 +16,8 @@ from typing import NoReturn, Optional
 
 import typer
 
+from evalsuite.training.trainer import Job, Recipe, Trainer, TrainError, find
+
 train_app = typer.Typer(no_args_is_help=True, help="Train UnifiedReward-style judges and "
                         "DPO policies (see training/*.yaml).")
 
@@ -23,44 +26,42 @@ def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
 
-KINDS = ("synthetic", "qwen-vl-sft", "vlm-dpo", "diffusion-dpo", "video-dpo")
-# which verbs each kind drives
-VERBS = {"reward": ("synthetic", "qwen-vl-sft"), "policy": ("synthetic",),
-         "dpo": ("synthetic", "vlm-dpo", "diffusion-dpo", "video-dpo"),
-         "offline": ("synthetic",)}
-
-
-# The repository checkout that holds training/ (an editable install): recipes and their
-# sample files are found from any working directory.
-REPO = Path(__file__).resolve().parents[2]
-
-
-def find(path: str, *bases: Path) -> Path:
-    """``path`` as given (from the working directory), else under each base in turn."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    for base in (*bases, REPO):
-        if (base / p).exists():
-            return base / p
-    return p
-
-
-def _recipe(path: str, verb: str | None = None) -> dict:
+def _trainer(path: str, verb: str) -> tuple[Trainer, Recipe]:
+    """The recipe at ``path`` and the trainer its ``kind`` names (one that answers ``verb``)."""
     import yaml
+
+    from evalsuite.registry import TRAINERS
     p = find(path)
     if not p.exists():
         _fail(f"no recipe at {path}")
-    r = yaml.safe_load(p.read_text()) or {}
-    r["_folder"] = p.parent
-    if r.get("kind") not in KINDS:
-        _fail(
-            f"recipe kind {r.get('kind')!r} is not implemented; implemented: "
-            + ", ".join(repr(k) for k in KINDS))
-    if verb is not None and r["kind"] not in VERBS[verb]:
-        _fail(f"`train {verb}` does not take a {r['kind']!r} recipe "
-                                 f"(it takes kinds {', '.join(VERBS[verb])})")
-    return r
+    raw = yaml.safe_load(p.read_text()) or {}
+    raw["_folder"] = p.parent
+    kind = raw.get("kind")
+    if not isinstance(kind, str):
+        _fail(f"recipe {path} names no `kind` (one of: {', '.join(TRAINERS.names())})")
+    try:
+        trainer = TRAINERS.create(kind)
+    except KeyError as e:
+        _fail(e.args[0])
+    if verb not in trainer.verbs:
+        takes = [k for k in TRAINERS.names() if verb in TRAINERS.entry(k).load().verbs]
+        _fail(f"`train {verb}` does not take a {kind!r} recipe " + (
+            f"(it takes kinds {', '.join(takes)})" if takes else "(no kind answers it)"))
+    return trainer, Recipe(kind, p.parent, raw)
+
+
+def _train(verb: str, recipe: str, job: Job) -> None:
+    """Run ``verb`` of the recipe's trainer; its input problems are one line, exit 2."""
+    trainer, r = _trainer(recipe, verb)
+    _threads()
+    try:
+        outcome = trainer.run(verb, r, job)
+    except TrainError as e:
+        _fail(str(e))
+    for note in outcome.notes:
+        typer.echo(note, err=True)
+    for line in outcome.lines:
+        typer.echo(line)
 
 
 def _fail(message: str) -> NoReturn:
@@ -103,26 +104,7 @@ def reward(recipe: str = typer.Option(..., help="Recipe YAML (its `reward:` sect
       evalsuite train reward --recipe training/unifiedreward_qwen_sft.yaml \\
           --base fx/unifiedreward-qwen --steps 2 --out runs/ur-sft
     """
-    r = _recipe(recipe, "reward")
-    _threads()
-    if r["kind"] == "qwen-vl-sft":
-        from evalsuite.training.reward_sft import train_reward_sft
-        model = base or r["base"]
-        _check_model(model, "--base")
-        data = find(r["data"], r["_folder"])
-        if not data.is_file():
-            _fail(f"no judgment file at {r['data']} (the recipe's `data`)")
-        settings = {**r.get("train", {}), **({"steps": steps} if steps else {})}
-        path = train_reward_sft(model, data, Path(out), seed=int(r.get("seed", 0)),
-                                progress=not no_progress, **settings)
-        typer.echo(f"reward model: {path}  (evalsuite run --judge unifiedreward "
-                   f"--model-path {path} ...)")
-        return
-    from evalsuite.training.synthetic import train_reward
-    path = train_reward(Path(out), seed=int(r.get("seed", 0)), progress=not no_progress,
-                        **r.get("reward", {}))
-    typer.echo(f"reward model: {path}  (evalsuite run --judge tiny-clip-synthetic "
-               f"--model-path {path} ...)")
+    _train("reward", recipe, Job(Path(out), not no_progress, base=base, steps=steps))
 
 
 @train_app.command("policy")
@@ -134,11 +116,7 @@ def policy(recipe: str = typer.Option(..., help="Recipe YAML (its `policy:` sect
 
     Example: evalsuite train policy --recipe training/offline_synthetic.yaml --out runs/policy
     """
-    r = _recipe(recipe, "policy")
-    _threads()
-    from evalsuite.training.synthetic import train_policy
-    typer.echo(str(train_policy(Path(out), seed=int(r.get("seed", 0)),
-                                progress=not no_progress, **r.get("policy", {}))))
+    _train("policy", recipe, Job(Path(out), not no_progress))
 
 
 @train_app.command("pairs")
@@ -239,40 +217,8 @@ def dpo(recipe: str = typer.Option(..., help="Recipe YAML (its `dpo:` section)."
       evalsuite train dpo --recipe training/vlm_dpo_tiny.yaml \\
           --policy fx/unifiedreward-qwen --pairs training/sample --out runs/vlm-dpo
     """
-    r = _recipe(recipe, "dpo")
-    _threads()
-    pairs_dir = str(find(pairs_dir))
-    if r["kind"] != "synthetic":
-        _check_model(policy, "--policy")
-    if r["kind"] in ("diffusion-dpo", "video-dpo"):
-        import json
-
-        from evalsuite.training.diffusers_dpo import train_diffusers_dpo
-        try:
-            res = train_diffusers_dpo(policy, Path(pairs_dir), Path(out),
-                                      video=r["kind"] == "video-dpo",
-                                      seed=int(r.get("seed", 0)), progress=not no_progress,
-                                      **r.get("dpo", {}))
-        except (ValueError, FileNotFoundError) as e:
-            _fail(str(e))
-        if res["pairs_skipped"]:
-            typer.echo(f"skipped {res['pairs_skipped']} pair(s) with missing or undecodable "
-                       f"media (reasons: {Path(out) / 'skipped.jsonl'})", err=True)
-        bench = "vbench" if r["kind"] == "video-dpo" else "t2i-compbench"
-        typer.echo(json.dumps(res))
-        typer.echo(f"pipeline: {res['pipeline']}  (evalsuite eval-policy --policy "
-                   f"{res['pipeline']} --bench {bench} ...)")
-        return
-    if r["kind"] == "vlm-dpo":
-        from evalsuite.training.vlm_dpo import train_vlm_dpo
-        typer.echo(str(train_vlm_dpo(policy, Path(pairs_dir), Path(out),
-                                     seed=int(r.get("seed", 0)), progress=not no_progress,
-                                     **r.get("dpo", {}))))
-        return
-    from evalsuite.training.synthetic import train_dpo
-    typer.echo(str(train_dpo(Path(policy), Path(pairs_dir), Path(out),
-                             seed=int(r.get("seed", 0)), progress=not no_progress,
-                             **r.get("dpo", {}))))
+    _train("dpo", recipe, Job(Path(out), not no_progress, policy=policy,
+                              pairs=find(pairs_dir)))
 
 
 @train_app.command("offline")
@@ -287,8 +233,4 @@ def offline(recipe: str = typer.Option("training/offline_synthetic.yaml",
 
       evalsuite train offline --recipe training/offline_synthetic.yaml --out runs/train-offline
     """
-    import json
-    r = _recipe(recipe, "offline")
-    _threads()
-    from evalsuite.training.synthetic import run_offline
-    typer.echo(json.dumps(run_offline(r, Path(out), progress=not no_progress), indent=2))
+    _train("offline", recipe, Job(Path(out), not no_progress))

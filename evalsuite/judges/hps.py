@@ -100,6 +100,11 @@ class HPSv2(Judge):
     default_model: ClassVar[str] = HUB_REPO
     default_revision: ClassVar[str | None] = HUB_REVISION  # both versions' files
     default_batch_size: ClassVar[int] = 32
+    fixture: ClassVar[str | None] = "hpsv2"
+
+    @classmethod
+    def fixture_for(cls, version: str = "v2", **preset: Any) -> str | None:
+        return "hpsv2.1" if version == "v2.1" else "hpsv2"
 
     def __init__(self, version: str = "v2", **kw: Any):
         if version not in CHECKPOINTS:

@@ -161,6 +161,8 @@ class HPSv3(Judge):
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "safetensors")
     default_model: ClassVar[str] = HUB_REPO
+    companions: ClassVar[dict[str, tuple[str, str | None]]] = {"base": (BASE_MODEL, BASE_REVISION)}
+    fixture: ClassVar[str | None] = "hpsv3"
     default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 8
     option_help: ClassVar[dict[str, str]] = {

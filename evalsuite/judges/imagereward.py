@@ -342,6 +342,8 @@ class ImageReward(Judge):
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "torchvision")
     default_model: ClassVar[str] = HUB_REPO
+    companions: ClassVar[dict[str, tuple[str, str | None]]] = {"tokenizer": (TOKENIZER_ID, None)}
+    fixture: ClassVar[str | None] = "imagereward"
     default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 32
 

@@ -39,6 +39,7 @@ class LlavaCritic(LlavaOnevisionJudge):
     tasks: ClassVar[frozenset[str]] = frozenset({"understanding"})
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     default_model: ClassVar[str] = "lmms-lab/llava-critic-7b"
+    fixture: ClassVar[str | None] = "unifiedreward-llava"  # LLaVA-OneVision
     cards: ClassVar[dict[str, ModelCard]] = CRITIC_CARDS
     default_card: ClassVar[ModelCard] = CRITIC_CARDS["lmms-lab/llava-critic-7b"]
     pinned_revisions: ClassVar[dict[str, str]] = card_revisions(CRITIC_CARDS)

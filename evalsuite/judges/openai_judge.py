@@ -105,6 +105,8 @@ class OpenAIJudge(Judge):
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit", "understanding"})
     requires: ClassVar[tuple[str, ...]] = ()  # standard library only (urllib)
     default_model: ClassVar[str] = ""
+    card_note: ClassVar[str] = "none: an OpenAI-compatible endpoint (`--option base_url=...`)"
+    no_fixture: ClassVar[str] = "no weights: tests answer from a local stub endpoint"
     default_batch_size: ClassVar[int] = 8
 
     def __init__(self, model: str | None = None, model_path: str | None = None,

@@ -34,6 +34,9 @@ class PickScore(Judge):
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     tasks: ClassVar[frozenset[str]] = frozenset({"generation", "edit"})
     default_model: ClassVar[str] = "yuvalkirstain/PickScore_v1"
+    companions: ClassVar[dict[str, tuple[str, str | None]]] = {
+        "processor": (PROCESSOR_ID, PROCESSOR_REVISION)}
+    fixture: ClassVar[str | None] = "pickscore"
     default_revision: ClassVar[str | None] = PICKSCORE_REVISION
     default_batch_size: ClassVar[int] = 32
 

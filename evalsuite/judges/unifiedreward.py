@@ -252,6 +252,13 @@ class UnifiedRewardQwen(GenerativeJudge):
         "video_max_frames": "cap on sampled video frames",
     }
     default_model: ClassVar[str] = "CodeGoat24/UnifiedReward-qwen-7b"
+    fixture: ClassVar[str | None] = "unifiedreward-qwen"
+
+    @classmethod
+    def fixture_for(cls, model: str | None = None, **preset: Any) -> str | None:
+        """The tiny Qwen3-VL for a Qwen3-VL checkpoint, else the tiny Qwen2.5-VL."""
+        arch = QWEN_CHECKPOINTS.get(model or cls.default_model, ("", ""))[1]
+        return "unifiedreward-qwen3vl" if arch == "Qwen3-VL" else "unifiedreward-qwen"
     cards: ClassVar[dict[str, ModelCard]] = QWEN_CARDS
     default_card: ClassVar[ModelCard] = QWEN_CARDS["CodeGoat24/UnifiedReward-qwen-7b"]
     pinned_revisions: ClassVar[dict[str, str]] = card_revisions(QWEN_CARDS)
@@ -397,6 +404,7 @@ def _refuse_original_llava(source: str) -> None:
 class UnifiedRewardLlava(LlavaOnevisionJudge):
     name: ClassVar[str] = "unifiedreward-llava"
     default_model: ClassVar[str] = "CodeGoat24/UnifiedReward-7b"
+    fixture: ClassVar[str | None] = "unifiedreward-llava"
     cards: ClassVar[dict[str, ModelCard]] = LLAVA_CARDS
     default_card: ClassVar[ModelCard] = LLAVA_CARDS["CodeGoat24/UnifiedReward-7b"]
     pinned_revisions: ClassVar[dict[str, str]] = card_revisions(LLAVA_CARDS)

@@ -223,6 +223,8 @@ class VideoReward(Judge):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "peft", "torchvision")
     extra: ClassVar[str | None] = "train"
     default_model: ClassVar[str] = HUB_REPO
+    companions: ClassVar[dict[str, tuple[str, str | None]]] = {"base": (BASE_MODEL, BASE_REVISION)}
+    fixture: ClassVar[str | None] = "videoreward"
     default_revision: ClassVar[str | None] = HUB_REVISION
     default_batch_size: ClassVar[int] = 4
     option_help: ClassVar[dict[str, str]] = {

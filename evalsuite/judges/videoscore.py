@@ -136,6 +136,7 @@ class VideoScore(Judge):
     tasks: ClassVar[frozenset[str]] = frozenset({"generation"})
     default_model: ClassVar[str] = VERSIONS["v1"][0]
     pinned_revisions: ClassVar[dict[str, str]] = REVISIONS
+    fixture: ClassVar[str | None] = "videoscore"  # Idefics2, as both versions
     default_batch_size: ClassVar[int] = 2
 
     def __init__(self, version: str = "v1", **kw: Any):

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evalsuite.plugin import Plugin
+from evalsuite.plugin import Fixtured, Plugin
 from evalsuite.types import FrameSpec, ItemError, MediaRef
 
 
@@ -105,7 +105,7 @@ class Policy(Plugin):
         raise NotImplementedError(f"{self.name} does not generate")
 
 
-class PolicyBenchmark:
+class PolicyBenchmark(Fixtured):
     """A capability benchmark. ``load_items`` yields items or :class:`ItemError`."""
 
     name: ClassVar[str] = "policy-benchmark"

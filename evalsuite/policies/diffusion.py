@@ -67,6 +67,7 @@ class _DiffusersPolicy(Policy):
 
 class DiffusersTextToImage(_DiffusersPolicy):
     name: ClassVar[str] = "sd-t2i"
+    fixture: ClassVar[str | None] = "policy-t2i"
     task: ClassVar[str] = "text-to-image"
     default_model: ClassVar[str] = "stabilityai/stable-diffusion-2-1-base"
 
@@ -81,6 +82,7 @@ class DiffusersTextToImage(_DiffusersPolicy):
 
 class DiffusersTextToVideo(_DiffusersPolicy):
     name: ClassVar[str] = "diffusers-t2v"
+    fixture: ClassVar[str | None] = "policy-t2v"
     task: ClassVar[str] = "text-to-video"
     modalities: ClassVar[frozenset[str]] = frozenset({"video"})
     default_model: ClassVar[str] = "ali-vilab/text-to-video-ms-1.7b"

@@ -28,6 +28,7 @@ class PreparedMcq:
 
 class QwenVLPolicy(Policy):
     name: ClassVar[str] = "qwen2.5-vl"
+    fixture: ClassVar[str | None] = "unifiedreward-qwen"  # a tiny Qwen2.5-VL
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {
         "max_new_tokens": "cap on answer tokens (32)",

@@ -9,5 +9,6 @@ Modules (all import torch & co. lazily, inside functions):
 * :mod:`.reward_sft` - SFT of a Qwen2.5-VL judge on a judgment JSONL (transformers Trainer).
 * :mod:`.vlm_dpo` - TRL ``DPOTrainer`` for VLM policies.
 * :mod:`.synthetic` - the offline end-to-end recipe on a computable toy domain.
-* :mod:`.recipes` - YAML recipe loading.
+* :mod:`.trainer` - the trainer-kind interface (a recipe's ``kind`` names one in
+  :data:`evalsuite.registry.TRAINERS`).
 """

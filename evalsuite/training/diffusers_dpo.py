@@ -56,7 +56,10 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
+
+from evalsuite.training.trainer import (Job, Outcome, Recipe, Trainer, TrainError,
+                                        check_source)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".gif"}
@@ -490,3 +493,30 @@ def train_diffusers_dpo(policy: str, pairs: Path, out: Path, video: bool = False
     return {"pipeline": str(path), "pairs_used": cfg["pairs_used"],
             "pairs_skipped": cfg["pairs_skipped"], "start_step": res["start_step"],
             "end_step": res["end_step"], "last": res["last"]}
+
+
+class DiffusersDpoTrainer(Trainer):
+    """``kind: diffusion-dpo`` / ``video-dpo`` (preset ``video=True``): `train dpo` runs
+    Diffusion-DPO of a diffusers text-to-image / text-to-video pipeline."""
+    kind: ClassVar[str] = "diffusion-dpo"
+    verbs: ClassVar[tuple[str, ...]] = ("dpo",)
+    requires: ClassVar[tuple[str, ...]] = ("torch", "diffusers")
+    extra: ClassVar[str | None] = "train"
+
+    def __init__(self, video: bool = False, **preset: Any):
+        super().__init__(video=video, **preset)
+        self.video = video
+
+    def dpo(self, recipe: Recipe, job: Job) -> Outcome:
+        check_source(job.policy, "--policy")
+        try:
+            res = train_diffusers_dpo(job.policy, job.pairs, job.out, video=self.video,
+                                      seed=recipe.seed, progress=job.progress,
+                                      **recipe.section("dpo"))
+        except (ValueError, FileNotFoundError) as e:
+            raise TrainError(str(e)) from None
+        notes = [f"skipped {res['pairs_skipped']} pair(s) with missing or undecodable media "
+                 f"(reasons: {job.out / 'skipped.jsonl'})"] if res["pairs_skipped"] else []
+        bench = "vbench" if self.video else "t2i-compbench"
+        return Outcome([json.dumps(res), f"pipeline: {res['pipeline']}  (evalsuite "
+                        f"eval-policy --policy {res['pipeline']} --bench {bench} ...)"], notes)

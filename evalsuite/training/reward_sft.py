@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from evalsuite.training.trainer import (Job, Outcome, Recipe, Trainer, TrainError,
+                                        check_source, find)
 
 
 def user_text(row: dict[str, Any], family: str = "unifiedreward-qwen") -> str:
@@ -137,3 +140,23 @@ def train_reward_sft(base: str, data: Path, out: Path, steps: int = 10, lr: floa
     final.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+class RewardSftTrainer(Trainer):
+    """``kind: qwen-vl-sft``: `train reward` fine-tunes a Qwen2.5-VL judge on judgments."""
+    kind: ClassVar[str] = "qwen-vl-sft"
+    verbs: ClassVar[tuple[str, ...]] = ("reward",)
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "peft")
+    extra: ClassVar[str | None] = "train"
+
+    def reward(self, recipe: Recipe, job: Job) -> Outcome:
+        model = job.base or recipe.raw["base"]
+        check_source(model, "--base")
+        data = find(recipe.raw["data"], recipe.folder)
+        if not data.is_file():
+            raise TrainError(f"no judgment file at {recipe.raw['data']} (the recipe's `data`)")
+        settings = {**recipe.section("train"), **({"steps": job.steps} if job.steps else {})}
+        path = train_reward_sft(model, data, job.out, seed=recipe.seed, progress=job.progress,
+                                **settings)
+        return Outcome([f"reward model: {path}  (evalsuite run --judge unifiedreward "
+                        f"--model-path {path} ...)"])

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.judges.base import Judge
+from evalsuite.training.trainer import Job, Outcome, Recipe, Trainer
 from evalsuite.types import PointItem, Score
 
 SIZE = 16
@@ -214,6 +215,9 @@ class TinyClipJudge(Judge):
     pointwise: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("torch", "safetensors")
     default_batch_size: ClassVar[int] = 64
+    card_note: ClassVar[str] = "none: `--model-path` only, made by `evalsuite train reward`"
+    no_fixture: ClassVar[str] = ("its checkpoint is trained in seconds by `evalsuite train "
+                                 "reward --recipe training/offline_synthetic.yaml`")
 
     def load(self) -> None:
         if getattr(self, "model", None) is not None:
@@ -684,3 +688,28 @@ def run_offline(recipe: dict[str, Any], out: Path, progress: bool = True) -> dic
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+class SyntheticTrainer(Trainer):
+    """``kind: synthetic``: the offline recipe on the toy domain, every verb."""
+    kind: ClassVar[str] = "synthetic"
+    verbs: ClassVar[tuple[str, ...]] = ("reward", "policy", "dpo", "offline")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "safetensors")
+
+    def reward(self, recipe: Recipe, job: Job) -> Outcome:
+        path = train_reward(job.out, seed=recipe.seed, progress=job.progress,
+                            **recipe.section("reward"))
+        return Outcome([f"reward model: {path}  (evalsuite run --judge tiny-clip-synthetic "
+                        f"--model-path {path} ...)"])
+
+    def policy(self, recipe: Recipe, job: Job) -> Outcome:
+        return Outcome([str(train_policy(job.out, seed=recipe.seed, progress=job.progress,
+                                         **recipe.section("policy")))])
+
+    def dpo(self, recipe: Recipe, job: Job) -> Outcome:
+        return Outcome([str(train_dpo(Path(job.policy), job.pairs, job.out, seed=recipe.seed,
+                                      progress=job.progress, **recipe.section("dpo")))])
+
+    def offline(self, recipe: Recipe, job: Job) -> Outcome:
+        return Outcome([json.dumps(run_offline(recipe.raw, job.out, progress=job.progress),
+                                   indent=2)])

@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from evalsuite.training.pairs import pairs_file, read_pairs, resolve_path
+from evalsuite.training.trainer import Job, Outcome, Recipe, Trainer, check_source
 
 MEDIA_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".mp4", ".avi", ".mov",
                   ".webm", ".mkv"}
@@ -293,3 +294,16 @@ def train_vlm_dpo(base: str, pairs: Path, out: Path, resume: bool = True,
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+class VlmDpoTrainer(Trainer):
+    """``kind: vlm-dpo``: `train dpo` runs TRL's DPOTrainer on a VLM policy."""
+    kind: ClassVar[str] = "vlm-dpo"
+    verbs: ClassVar[tuple[str, ...]] = ("dpo",)
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "trl", "peft")
+    extra: ClassVar[str | None] = "train"
+
+    def dpo(self, recipe: Recipe, job: Job) -> Outcome:
+        check_source(job.policy, "--policy")
+        return Outcome([str(train_vlm_dpo(job.policy, job.pairs, job.out, seed=recipe.seed,
+                                          progress=job.progress, **recipe.section("dpo")))])

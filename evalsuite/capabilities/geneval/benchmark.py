@@ -224,6 +224,7 @@ def read_classnames(data_path: str | None) -> list[str]:
 
 class GenEval(PolicyBenchmark):
     name: ClassVar[str] = "geneval"
+    fixture: ClassVar[str | None] = "geneval"
     kind: ClassVar[str] = "generation"
     policy_task: ClassVar[str] = "text-to-image"
     hub_id: ClassVar[str] = f"github.com/{REPO}@{COMMIT}"

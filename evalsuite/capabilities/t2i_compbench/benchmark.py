@@ -151,6 +151,7 @@ def split_and_noun_phrases(prompt: str) -> list[str]:
 
 class T2ICompBench(PolicyBenchmark):
     name: ClassVar[str] = "t2i-compbench"
+    fixture: ClassVar[str | None] = "t2i-compbench"
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {
         "categories": "comma-separated categories (default: all)",

@@ -212,6 +212,7 @@ def find_full_info(data_path: str | None) -> Path:
 
 class VBench(PolicyBenchmark):
     name: ClassVar[str] = "vbench"
+    fixture: ClassVar[str | None] = "vbench"
     # The options it reads (-o / --bench-option key=value); any other key is an error.
     option_help: ClassVar[dict[str, str]] = {
         "dimensions": "comma-separated dimensions (default: all available)",
