@@ -3,8 +3,7 @@
 Entries are ``"module:Class"`` strings (plus preset keyword arguments), so listing what is
 available imports nothing heavy. Third-party packages add plugins through the entry-point
 groups ``evalsuite.judges``, ``evalsuite.benchmarks``, ``evalsuite.policies`` and
-``evalsuite.trainers``; an entry
-point's value is the same ``"module:Class"`` string.
+``evalsuite.trainers``; an entry point's value is the same ``"module:Class"`` string.
 """
 
 from __future__ import annotations
