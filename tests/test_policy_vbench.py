@@ -99,6 +99,18 @@ def test_raft_inputs_padding_and_range():
     assert torch.equal(p[..., 0, 2:22], x[..., 0, :])  # replicate
 
 
+def test_normalisation_constants_are_the_published_ones():
+    """OpenAI CLIP's (clip/clip.py _transform) and torchvision's ImageNet mean / std, which
+    the by-hand expectations below are built from."""
+    from evalsuite.policies import vbench_umt as U
+
+    assert D.CLIP_MEAN == (0.48145466, 0.4578275, 0.40821073)
+    assert D.CLIP_STD == (0.26862954, 0.26130258, 0.27577711)
+    for m in (D, U):
+        assert tuple(m.IMAGENET_MEAN) == (0.485, 0.456, 0.406)
+        assert tuple(m.IMAGENET_STD) == (0.229, 0.224, 0.225)
+
+
 def test_preprocessing_matches_upstream_transforms():
     import torch
     frames = _video([100, 200], h=32, w=48)
