@@ -153,8 +153,9 @@ def _scaled(fn, non_ties_only):
 
 def test_vectorised_pair_bootstrap_equals_per_metric_bootstrap():
     """The count-matrix bootstrap gives the same values and CIs as resampling indices and
-    computing each metric from its definition (brute force, written out above), with unparsed items and repeated margins (absent |m| groups of a
-    resample are no threshold candidates)."""
+    computing each metric from its definition (brute force, written out above), with
+    unparsed items and repeated margins (absent |m| groups of a resample are no threshold
+    candidates)."""
     ref = {"with_ties": _scaled(brute_force, False),
            "without_ties": _scaled(_without_ties, True),
            "simple_with_ties": _scaled(_simple_with_ties, False),
