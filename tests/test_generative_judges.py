@@ -9,9 +9,9 @@ tests/test_parsing.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,34 +88,55 @@ def llava(fx):
 
 # --- prompts --------------------------------------------------------------------------------
 
-# sha256[:16] of each template, pinned when it was extracted from the upstream file cited in
-# evalsuite/judges/prompts.py: an accidental edit of a prompt fails here.
-PINNED = {
-    "QWEN_PAIR_IMAGE": "0fd2f5c43a065165",
-    "QWEN_PAIR_VIDEO": "c76ba521846dcdd3",
-    "QWEN_PAIR_UNDERSTANDING": "13deca2722049d1f",
-    "QWEN_POINT_IMAGE": "f56f919ce3bc6aab",
-    "QWEN_POINT_VIDEO": "514a6343388979f8",
-    "QWEN_POINT_UNDERSTANDING": "d3d79a01d7625221",
-    "QWEN2_POINT_IMAGE": "75d52d3ae771f89b",
-    "LLAVA_PAIR_IMAGE": "8638ee2827d72ea3",
-    "LLAVA_POINT_UNDERSTANDING": "62a341a37a0b5f8b",
-    "LLAVA_PAIR_VIDEO_VIDEOGEN": "6aca3dbb569d15bf",
-    "CRITIC_PAIR": "0f1547e30a222a40",
-    "CRITIC_POINT": "b989b8bfc90af32a",
-    "THINK_PAIR_IMAGE": "342f6a4bd0efdae0",
-    "THINK_PAIR_VIDEO": "f45197425b810d08",
-    "THINK_PAIR_UNDERSTANDING": "9a097fb9d8066c39",
-}
+UPSTREAM = json.loads((Path(__file__).resolve().parent / "data" / "unifiedreward_prompts.json")
+                      .read_text("utf-8"))  # github CodeGoat24/UnifiedReward, pinned commit
+# UnifiedReward (LLaVA-OneVision) mode -> the upstream script's prompt, image tokens included
+LLAVA_SOURCES = {("unifiedreward-llava", m): f"llava/{m}" for m in (
+    "pair-image", "pair-video", "pair-understanding", "point-image", "point-video",
+    "point-understanding")}
+LLAVA_SOURCES[("unifiedreward-llava-videogen", "pair-video")] = "llava/pair-video-videogen"
 
 
-def test_prompt_templates_pinned_and_cited():
+@pytest.mark.parametrize("family,mode", sorted(LLAVA_SOURCES))
+def test_llava_prompt_is_the_upstream_script(family, mode):
+    """The text the LLaVA family sends equals the upstream script's string for the same
+    inputs (sentinels), with the image tokens that script puts in front: one per image, a
+    joint "<image>\n <image>\n" for the GenAI-Bench image pair, 8 frames x 2 videos for
+    VideoGen-RewardBench; the video scripts add their frame tokens outside that string."""
+    from evalsuite.judges.prompts import fill, llava_image_prefix, template_for
+
+    S = UPSTREAM["sentinels"]
+    img, vid = MediaRef(kind="image", data=b"x"), MediaRef(kind="video", data=b"y")
+    if mode == "pair-understanding":
+        item = PairItem("i", S["Query"], Candidate(text=S["R1"]), Candidate(text=S["R2"]),
+                        Label.A, context=img, task="understanding")
+    elif mode == "point-understanding":
+        item = PointItem("i", S["Query"], Candidate(text=S["Response"]), img, "understanding")
+    else:
+        m = vid if mode.endswith("video") else img
+        item = (PairItem("i", S["prompt"], Candidate(media=m), Candidate(media=m), Label.A)
+                if mode.startswith("pair") else PointItem("i", S["prompt"], Candidate(media=m)))
+    tpl = template_for(family, mode)
+    text, media = fill(tpl, item, mode)
+    want = UPSTREAM["prompts"][LLAVA_SOURCES[(family, mode)]]
+    n_images = {"unifiedreward-llava-videogen": 16}.get(family, len(media))
+    prefix = "" if mode in ("pair-video", "point-video") and family == "unifiedreward-llava" \
+        else llava_image_prefix(tpl, n_images)
+    assert prefix + text == want["text"], want["path"]
+    assert Path(want["path"]).name in tpl.source
+
+
+def test_prompt_templates_cited():
+    """Every template constant carries its citation (the texts themselves are checked
+    against the upstream scripts above and in tests/test_unifiedreward_families.py)."""
     import evalsuite.judges.prompts as P
 
-    for name, digest in PINNED.items():
-        assert hashlib.sha256(getattr(P, name).encode()).hexdigest()[:16] == digest, name
+    names = [n for n in vars(P) if n.isupper() and isinstance(getattr(P, n), str)
+             and n.split("_")[0] in ("QWEN", "QWEN2", "LLAVA", "CRITIC", "THINK")
+             and len(getattr(P, n)) > 200]
+    assert {"LLAVA_PAIR_IMAGE", "CRITIC_PAIR", "CRITIC_POINT", "THINK_PAIR_VIDEO"} <= set(names)
     src = open(P.__file__, encoding="utf-8").read()
-    for name in PINNED:  # every template constant has a citation comment right above it
+    for name in names:  # every template constant has a citation comment right above it
         line = src.index(f"\n{name} = ")
         prev = src[:line].rsplit("\n", 1)[-1]
         assert prev.startswith("# ") and ("github" in prev or "huggingface" in prev

@@ -1,6 +1,6 @@
 """HPSv3 judge: prompt bytes, image preprocessing, checkpoint format, reward head, runs.
 
-Oracles: the sha256 of upstream's instruction text; qwen-vl-utils' ``smart_resize`` and PIL's
+Oracles: upstream's instruction text (tests/reference/); qwen-vl-utils' ``smart_resize`` and PIL's
 bicubic resize (upstream's ``fetch_image`` rule); hand-written 4.4x Qwen2-VL key names;
 the ranknet head recomputed in float64 from the checkpoint tensors; transformers' own
 Qwen2-VL forward with explicit sequential positions. The model itself was checked against
@@ -9,7 +9,6 @@ upstream's class by ``scripts/check_hpsv3_against_upstream.py``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import subprocess
@@ -72,13 +71,10 @@ def test_registry_and_lazy_import():
 
 def test_prompt_is_upstream_bytes():
     from evalsuite.judges.hpsv3 import INSTRUCTION, PROMPT_WITH_SPECIAL_TOKEN, build_text
+    from tests.reference import hpsv3_prompt as up
 
-    # sha256 of INSTRUCTION in MizzenAI/HPSv3 hpsv3/dataset/data_collator_qwen.py, computed
-    # from two independent copies of that file when this test was written.
-    assert hashlib.sha256(INSTRUCTION.encode()).hexdigest() == \
-        "0393599dad45a971903d1d62a3acf9bad3ccccdafa7f40f680523419e1f68b7a"
-    assert PROMPT_WITH_SPECIAL_TOKEN == \
-        "\nPlease provide the overall ratings of this image: <|Reward|>\n\nEND\n"
+    assert INSTRUCTION == up.VISUAL_QUALITY + "\n" + up.TEXT_ALIGNMENT
+    assert PROMPT_WITH_SPECIAL_TOKEN == up.PROMPT_WITH_SPECIAL_TOKEN
     t = build_text('a {curly} "cat", 100%')
     assert t.endswith('Textual prompt - a {curly} "cat", 100%\n\n\n\n'
                       'Please provide the overall ratings of this image: <|Reward|>\n\nEND\n')

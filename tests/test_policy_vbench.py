@@ -99,6 +99,18 @@ def test_raft_inputs_padding_and_range():
     assert torch.equal(p[..., 0, 2:22], x[..., 0, :])  # replicate
 
 
+def test_normalisation_constants_are_the_published_ones():
+    """OpenAI CLIP's (clip/clip.py _transform) and torchvision's ImageNet mean / std, which
+    the by-hand expectations below are built from."""
+    from evalsuite.policies import vbench_umt as U
+
+    assert D.CLIP_MEAN == (0.48145466, 0.4578275, 0.40821073)
+    assert D.CLIP_STD == (0.26862954, 0.26130258, 0.27577711)
+    for m in (D, U):
+        assert tuple(m.IMAGENET_MEAN) == (0.485, 0.456, 0.406)
+        assert tuple(m.IMAGENET_STD) == (0.229, 0.224, 0.225)
+
+
 def test_preprocessing_matches_upstream_transforms():
     import torch
     frames = _video([100, 200], h=32, w=48)
@@ -522,6 +534,67 @@ def test_amt_scorer_and_checkpoint(scorers, tmp_path):
                                    if not k.startswith("comb_block")}})
 
 
+def _plain_clip_blocks(sd, prefix, x, mask=None):
+    """OpenAI CLIP residual blocks recomputed from the tensors, one sequence x of shape
+    (L, D): pre-norm (eps 1e-5) multi-head attention with D / 64 heads (ViT-L/14: 16, the
+    768-wide text tower: 12; at least 1), then the c_fc / QuickGELU / c_proj MLP."""
+    import torch
+    import torch.nn.functional as F
+
+    d = x.shape[-1]
+    heads = max(1, d // 64)
+    i = 0
+    while f"{prefix}{i}.ln_1.weight" in sd:
+        b = f"{prefix}{i}."
+        h = F.layer_norm(x, (d,), sd[b + "ln_1.weight"], sd[b + "ln_1.bias"], 1e-5)
+        q, k, v = (h @ sd[b + "attn.in_proj_weight"].T + sd[b + "attn.in_proj_bias"]).split(d, -1)
+        sp = lambda t: t.reshape(len(t), heads, d // heads).transpose(0, 1)  # noqa: E731
+        s = sp(q) @ sp(k).transpose(-2, -1) / math.sqrt(d // heads)
+        a = (s if mask is None else s + mask).softmax(-1) @ sp(v)
+        x = x + a.transpose(0, 1).reshape(len(x), d) @ sd[b + "attn.out_proj.weight"].T \
+            + sd[b + "attn.out_proj.bias"]
+        h = F.layer_norm(x, (d,), sd[b + "ln_2.weight"], sd[b + "ln_2.bias"], 1e-5)
+        h = h @ sd[b + "mlp.c_fc.weight"].T + sd[b + "mlp.c_fc.bias"]
+        x = x + (h * torch.sigmoid(1.702 * h)) @ sd[b + "mlp.c_proj.weight"].T \
+            + sd[b + "mlp.c_proj.bias"]
+        i += 1
+    assert i > 0, prefix
+    return x
+
+
+def _plain_viclip_video(sd, frames):
+    """viclip_vision.py from the tensors, frames (T, 3, H, W): frame 0's class token, then
+    for every patch (row-major) its frames in time order, each patch + spatial + temporal
+    position; ln_pre, the blocks, ln_post of the class token @ proj."""
+    import torch
+    import torch.nn.functional as F
+
+    v = "vision_encoder."
+    w = sd[v + "conv1.weight"][:, :, 0]  # kernel (1, p, p): one 2-D patch embedding per frame
+    pos, tpos = sd[v + "positional_embedding"], sd[v + "temporal_positional_embedding"][0]
+    patches = F.conv2d(frames, w, stride=w.shape[-1]).flatten(2).transpose(1, 2)  # (T, N, D)
+    tokens = (patches + pos[1:] + tpos[:, None]).transpose(0, 1).reshape(-1, w.shape[0])
+    x = torch.cat([(sd[v + "class_embedding"] + pos[0])[None], tokens])
+    x = F.layer_norm(x, x.shape[-1:], sd[v + "ln_pre.weight"], sd[v + "ln_pre.bias"], 1e-5)
+    x = _plain_clip_blocks(sd, v + "transformer.resblocks.", x)
+    x = F.layer_norm(x, x.shape[-1:], sd[v + "ln_post.weight"], sd[v + "ln_post.bias"], 1e-5)
+    return x[0] @ sd[v + "proj"]
+
+
+def _plain_viclip_text(sd, ids):
+    """viclip_text.py from the tensors, ids (context,): token + position embeddings, causal
+    blocks, ln_final, the features at the highest id (end of text) @ text_projection."""
+    import torch
+    import torch.nn.functional as F
+
+    t = "text_encoder."
+    x = sd[t + "token_embedding.weight"][ids] + sd[t + "positional_embedding"]
+    mask = torch.full((len(ids), len(ids)), float("-inf")).triu_(1)
+    x = _plain_clip_blocks(sd, t + "transformer.resblocks.", x, mask)
+    x = F.layer_norm(x, x.shape[-1:], sd[t + "ln_final.weight"], sd[t + "ln_final.bias"], 1e-5)
+    return x[int(ids.argmax())] @ sd[t + "text_projection"]
+
+
 def test_viclip_vision_token_order_and_text_pooling_by_hand():
     """viclip_vision.py's sequence: frame 0's class token, then for every patch its frames
     in time order (patch + spatial position + temporal position); the class token's
@@ -546,15 +619,23 @@ def test_viclip_vision_token_order_and_text_pooling_by_hand():
                 tok = (vis.conv1.weight[:, :, 0] * patch).sum((1, 2, 3))
                 seq.append(tok + vis.positional_embedding[n + 1]
                            + vis.temporal_positional_embedding[0, t])
-        x = vis.ln_pre(torch.stack(seq)).unsqueeze(1)
-        want = vis.ln_post(vis.transformer(x))[0, 0] @ vis.proj
+        sd = m.state_dict()
+        x = torch.nn.functional.layer_norm(torch.stack(seq), (64,), vis.ln_pre.weight,
+                                           vis.ln_pre.bias, 1e-5)
+        x = _plain_clip_blocks(sd, "vision_encoder.transformer.resblocks.", x)
+        want = torch.nn.functional.layer_norm(x, (64,), vis.ln_post.weight, vis.ln_post.bias,
+                                              1e-5)[0] @ vis.proj
         assert torch.allclose(m.encode_video(video)[0], want, rtol=0, atol=f32_atol(
+            float(want.abs().max()), *fan_ins(vis), len(seq)))
+        assert torch.allclose(_plain_viclip_video(sd, video[0]), want, rtol=0, atol=f32_atol(
             float(want.abs().max()), *fan_ins(vis), len(seq)))
         ids = torch.tensor([[48, 5, 7, 49, 0, 0]])  # start, two tokens, end, padding
         full = m.text_encoder.token_embedding(ids) + m.text_encoder.positional_embedding
         mask = torch.full((6, 6), float("-inf")).triu_(1)
-        h = m.text_encoder.ln_final(m.text_encoder.transformer(full.permute(1, 0, 2), mask))
-        ref = h[3, 0] @ m.text_encoder.text_projection
+        h = _plain_clip_blocks(sd, "text_encoder.transformer.resblocks.", full[0], mask)
+        h = torch.nn.functional.layer_norm(h, (64,), m.text_encoder.ln_final.weight,
+                                           m.text_encoder.ln_final.bias, 1e-5)
+        ref = h[3] @ m.text_encoder.text_projection
         assert torch.allclose(m.text_encoder(ids)[0], ref, rtol=0, atol=f32_atol(
             float(ref.abs().max()), *fan_ins(m.text_encoder), 6))
 
@@ -582,20 +663,20 @@ def test_viclip_dimensions_match_plain_recomputation(scorers, tmp_path):
     from evalsuite.media import decode_frames
     from evalsuite.types import MediaRef
     frames = np.stack(decode_frames(MediaRef(kind="video", path=str(path)))[0])
-    model = V.load_viclip(torch.load(scorers / "viclip" / "ViClip-InternVid-10M-FLT.pth",
-                                     weights_only=True))
+    sd = torch.load(scorers / "viclip" / "ViClip-InternVid-10M-FLT.pth", weights_only=True)
+    sd = sd.get("model", sd)
     tok = CLIPTokenizer.from_pretrained(scorers / "clip-vit-b-32")
     # edges int(linspace(0, 10, 9)) = 0 1 2 3 5 6 7 8 10; middle of [a, b - 1] each
     assert D.middle_frame_indices(8, 10) == [0, 1, 2, 3, 5, 6, 7, 8]
     pix = D.clip_preprocess(frames[[0, 1, 2, 3, 5, 6, 7, 8]], uint8=True)
     with torch.no_grad():
-        v = model.encode_video(pix.unsqueeze(0))
-        t = model.text_encoder(V.token_ids(tok, "a bridge, zoom in"))
-    want = float(torch.nn.functional.cosine_similarity(v, t))
-    patch = model.vision_encoder.conv1.weight.shape[-1]
+        v = _plain_viclip_video(sd, pix)
+        t = _plain_viclip_text(sd, V.token_ids(tok, "a bridge, zoom in")[0])
+    want = float(torch.nn.functional.cosine_similarity(v, t, dim=0))
+    patch = sd["vision_encoder.conv1.weight"].shape[-1]
     tokens = 8 * (224 // patch) ** 2 + 1  # 8 frames of patches + the class token
     assert ex["overall_consistency"] == pytest.approx(want, abs=f32_atol(
-        1.0, *fan_ins(model), tokens * 2 + 77 * 2))
+        1.0, *fan_ins(sd), tokens * 2 + 77 * 2))
     assert ex["temporal_style"] == ex["overall_consistency"]
 
 

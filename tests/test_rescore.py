@@ -101,9 +101,20 @@ def test_swapped_answers_are_mapped_back():
     assert not G.judge_answer("x", "[[A>B]]", "leftvote", swapped=True).correct
 
 
+# The git blob ids of genaibench/templates/<task>/pairwise.txt in github TIGER-AI-Lab/GenAI-Bench
+# at commit 32fff1f (and f0b0334), as `git ls-tree` lists them: a template equals the upstream
+# file exactly when its bytes hash to that blob id.
+UPSTREAM_TEMPLATE_BLOBS = {"image_generation": "e10e13a9bfa9838cb029f6754a67937fbeea42e9",
+                           "image_edition": "96ad84a4d2d8412963a824eef98d6467dc348dd0",
+                           "video_generation": "42b396bf256badea4b40999f0505b274112f6a7f"}
+
+
 def test_templates_are_the_upstream_files():
+    assert set(G.TEMPLATES) == set(UPSTREAM_TEMPLATE_BLOBS)
     for task, text in G.TEMPLATES.items():
-        assert hashlib.sha256(text.encode()).hexdigest() == G.TEMPLATE_SHA256[task]
+        data = text.encode()
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        assert blob == UPSTREAM_TEMPLATE_BLOBS[task], task
         assert text.rstrip().endswith("4. Both are bad: [[A=B=Bad]]")
 
 
@@ -139,7 +150,9 @@ def test_build_parts_image_edit_video():
     vid = PairItem("v", "a dog", Candidate(MediaRef("video", path="l.mp4")),
                    Candidate(MediaRef("video", path="r.mp4")), Label.TIE)
     msgs = G.build_messages(vid)
-    assert msgs[0]["content"][0]["text"] == G.SYSTEM_MESSAGE
+    # genaibench/mllm_tools/gpt4_eval.py @f0b0334, GPT4V.__call__'s system message
+    assert msgs[0]["content"][0]["text"] == \
+        "You are an AI assistant that helps people find information."
     assert [p["type"] for p in msgs[1]["content"]] == ["text", "video", "text", "video", "text"]
     assert "Model A Generated Video: " in msgs[1]["content"][0]["text"]
 

@@ -144,6 +144,12 @@ def _plain_pyramid(sd, vit_out):
     return [level(8, up), level(16, vit_out), p5, p6, p7]
 
 
+def test_pixel_mean_std_are_grit_base_config():
+    # github JialianW/GRiT @39b33dbc configs/Base.yaml MODEL.PIXEL_MEAN / PIXEL_STD (RGB)
+    assert tuple(G.PIXEL_MEAN) == (123.675, 116.280, 103.530)
+    assert tuple(G.PIXEL_STD) == (58.395, 57.12, 57.375)
+
+
 def _normalised_padded(image):
     mean = torch.tensor(G.PIXEL_MEAN).view(3, 1, 1)
     std = torch.tensor(G.PIXEL_STD).view(3, 1, 1)

@@ -1,6 +1,6 @@
 """VideoReward judge: prompt bytes, frame sampling, checkpoint format, LoRA, head, norm, runs.
 
-Oracles: the sha256 of VideoAlign's prompt template; a test-only extract of VideoAlign's
+Oracles: VideoAlign's prompt template (tests/reference/); a test-only extract of VideoAlign's
 ``smart_nframes`` (tests/reference/) and qwen-vl-utils' ``smart_resize``; hand-written 4.4x
 PEFT key names; LoRA and the reward head recomputed in float64 from the checkpoint tensors;
 the normalisation by hand from model_config.json; per-dimension accuracies recomputed from
@@ -10,7 +10,6 @@ samples.jsonl. The model itself was checked against VideoAlign's code by
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import math
@@ -74,10 +73,9 @@ def test_registry():
 def test_prompt_is_upstream_bytes():
     from evalsuite.judges.videoreward import PROMPT_TEMPLATE, build_text
 
-    # sha256 of DETAILED_PROMPT_WITH_SPECIAL_TOKEN in KwaiVGI/VideoAlign prompt_template.py
-    # at commit 219ab9db64c045e5181a2202d11f686439351292, computed when this test was written.
-    assert hashlib.sha256(PROMPT_TEMPLATE.encode()).hexdigest() == \
-        "fdb6309bac618dd0c8b1b589d3a0970a974f7856eecbb355a190b2dce54af700"
+    from tests.reference.videoalign_prompt import DETAILED_PROMPT_WITH_SPECIAL_TOKEN
+
+    assert PROMPT_TEMPLATE == DETAILED_PROMPT_WITH_SPECIAL_TOKEN
     t = build_text('a {x} "cat"')
     assert "Textual prompt - a {x} \"cat\"\nPlease provide the ratings of Text Alignment: " \
            "<|TA_reward|>\nEND\n" in t

@@ -72,6 +72,16 @@ SCRIPTS = {
     "edit/point-edit-quality": "UnifiedReward-Edit/edit_pointwise_quality.py",
     "flex/pair-image": "UnifiedReward-Flex/flex_pair_rank_image_generation.py",
     "flex/pair-video": "UnifiedReward-Flex/flex_pair_rank_video_generation.py",
+    "llava/pair-image": "benchmark_evaluation/LLaVA_evaluation/test_llava_genAI_bench_image.py",
+    "llava/pair-video-videogen": "benchmark_evaluation/LLaVA_evaluation/"
+                                 "test_llava_videogen_reward_bench.py",
+    "llava/pair-video": "benchmark_evaluation/LLaVA_evaluation/test_llava_genAI_bench_video.py",
+    "llava/pair-understanding": "benchmark_evaluation/LLaVA_evaluation/"
+                                "test_llava_vlrewardbench.py",
+    "llava/point-image": "inference_llava/image_generation/point_score_image_generation.py",
+    "llava/point-video": "inference_llava/video_generation/point_score_video_generation.py",
+    "llava/point-understanding": "inference_llava/image_understanding/"
+                                 "point_score_image_understanding.py",
 }
 
 
