@@ -3,7 +3,7 @@ r"""GenAI-Bench's own leaderboard protocol for generative judges (4-way verdicts
 Facts, from github TIGER-AI-Lab/GenAI-Bench @f0b0334 (read, not copied):
 
 * prompts: ``genaibench/templates/<task>/pairwise.txt`` (kept below byte-identical; a test
-  checks their sha256 against the upstream files). ``<key>`` placeholders are filled from
+  checks their git blob ids against the upstream tree). ``<key>`` placeholders are filled from
   the dataset row: text fields by plain replacement, in the order of
   ``inference_configs.json`` ``input_keys``; media fields split the prompt into interleaved
   text / media parts (``inference.py`` ``run_pairwise_example``). Left is always model A.
@@ -49,12 +49,6 @@ TEMPLATE_VIDEO_GENERATION = "Please act as an impartial judge and a professional
 TEMPLATES = {"image_generation": TEMPLATE_IMAGE_GENERATION,
              "image_edition": TEMPLATE_IMAGE_EDITION,
              "video_generation": TEMPLATE_VIDEO_GENERATION}
-# sha256 of the upstream files (git blobs e10e13a, 96ad84a, 42b396b), checked by the tests.
-TEMPLATE_SHA256 = {
-    "image_generation": "cde56b9546e5fa3cc98d19b36be6922c89ccb49b56edf0b65f098e6774ce1222",
-    "image_edition": "2ed07537214b733b922acec1703ceeb64b45d7a0aa2b50194d7ce5416be38c71",
-    "video_generation": "a77d30590183bf0b0851b0ac46c3388e785ad8d273852c756bd69e11c33d2504",
-}
 # inference_configs.json input_keys (left then right, duplicates dropped) and their types.
 INPUT_KEYS: dict[str, list[tuple[str, str]]] = {
     "image_generation": [("prompt", "str"), ("left_image", "image"), ("right_image", "image")],
