@@ -3,8 +3,8 @@ r"""GenAI-Bench's own leaderboard protocol for generative judges (4-way verdicts
 Facts, from github TIGER-AI-Lab/GenAI-Bench @f0b0334 (read, not copied):
 
 * prompts: ``genaibench/templates/<task>/pairwise.txt`` (kept below byte-identical; a test
-  checks their git blob ids against the upstream tree). ``<key>`` placeholders are filled from
-  the dataset row: text fields by plain replacement, in the order of
+  checks their git blob ids against the upstream tree). ``<key>`` placeholders are filled
+  from the dataset row: text fields by plain replacement, in the order of
   ``inference_configs.json`` ``input_keys``; media fields split the prompt into interleaved
   text / media parts (``inference.py`` ``run_pairwise_example``). Left is always model A.
 * the GPT-4o runner (``genaibench/mllm_tools/gpt4_eval.py``) sends one system message,
