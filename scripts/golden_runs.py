@@ -1,10 +1,9 @@
 """Run the same fixture configurations on one copy of the evalsuite code; print the sha256 of
 each run's ``results.json`` and ``samples.jsonl``.
 
-Used to check that a restructuring of the run loop leaves its outputs byte for byte: run it
-once on a copy of the code before the change and once after, and compare the two digest
-files (``tests/test_executor.py`` compares the current code with the digests recorded from
-the code before the executor restructuring, on the machine configuration they name).
+Used to check that a restructuring leaves the outputs byte for byte: run it once on a copy
+of the code before the change and once after, on the same machine, and compare the two
+digest files (model outputs are float computations: digests from another CPU differ).
 
 Each configuration runs twice (the second invocation resumes the finished run, which must
 rewrite the same bytes). ``git`` in results.json is the commit of the code, so every run is
