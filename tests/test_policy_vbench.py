@@ -102,7 +102,7 @@ def test_raft_inputs_padding_and_range():
 def test_normalisation_constants_are_the_published_ones():
     """OpenAI CLIP's (clip/clip.py _transform) and torchvision's ImageNet mean / std, which
     the by-hand expectations below are built from."""
-    from evalsuite.policies import vbench_umt as U
+    from evalsuite.capabilities.vbench.networks import umt as U
 
     assert D.CLIP_MEAN == (0.48145466, 0.4578275, 0.40821073)
     assert D.CLIP_STD == (0.26862954, 0.26130258, 0.27577711)
