@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalsuite.store import (RunStore, StoreError, merge, read_records, record_from_line,
+from evalsuite.store import (RunStore, StoreError, merge, read_records, records_from_text,
                              run_lock, set_aside, unique_tmp)
 from evalsuite.types import RunRecord
 
@@ -359,7 +359,7 @@ class Session:
         text = self.store.append(records)
         self.appended += len(records)
         if self.world == 1:  # the run's records stay known without reading the store again
-            merge(map(record_from_line, text.splitlines()), self.done)
+            merge(records_from_text(text), self.done)
 
     def run(self, stage: Stage) -> int:
         """Compute a stage's units in prefetched batches; returns how many were computed."""

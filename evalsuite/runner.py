@@ -153,12 +153,13 @@ def pair_stage(cfg: RunConfig, judge, units: list[PairItem]) -> Stage:
 
 def _pair_record(it: PairItem, outs: list[tuple[bool, Verdict | None, str | None]],
                  cfg: RunConfig, seconds: float) -> RunRecord:
-    primary_sw = swap_for(it.item_id, cfg.seed)
-    primary = next(o for o in outs if o[0] == primary_sw)
-    other = next((o for o in outs if o[0] != primary_sw), None)
+    # Results come back in plan order: the seeded presentation first, then (--both-orders)
+    # the other one.
+    primary = outs[0]
+    other = outs[1] if len(outs) > 1 else None
     err = primary[2] or (other[2] if other else None)
     return RunRecord(it.item_id, "pair", verdict=primary[1] if err is None else None,
-                     error=err, swapped=primary_sw,
+                     error=err, swapped=primary[0],
                      verdict_other_order=other[1] if (other and err is None) else None,
                      seconds=seconds)
 

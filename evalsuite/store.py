@@ -242,10 +242,13 @@ def parse_record(raw: bytes) -> RunRecord:
     return RunRecord.from_json(d)
 
 
-def record_from_line(line: str) -> RunRecord:
-    """A line this process has just written, read back as :func:`parse_record` would read
-    it from the file (the same JSON round trip; its checks are for lines from disk)."""
-    return RunRecord.from_json(json.loads(line))
+def records_from_text(text: str) -> list[RunRecord]:
+    """Lines this process has just written, read back as :func:`parse_record` would read
+    them from the file (the same JSON round trip, one decoder call for the batch; its
+    checks are for lines from disk)."""
+    lines = text.splitlines()
+    return [RunRecord.from_json(d) for d in json.loads("[" + ",".join(lines) + "]")] \
+        if lines else []
 
 
 def store_files(run_dir: str | Path) -> list[Path]:

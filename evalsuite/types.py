@@ -327,10 +327,9 @@ class RunRecord:
             if not _SCORE_FIELDS.issuperset(s):
                 raise TypeError(f"Score: unknown fields {sorted(set(s) - _SCORE_FIELDS)}")
             score = Score(s["value"], _status(s["status"]), s.get("raw"), s.get("extras") or {})
-        return RunRecord(
-            item_id=d["item_id"], kind=d["kind"], error=d.get("error"),
-            swapped=d.get("swapped", False), seconds=d.get("seconds", 0.0), score=score,
-            verdict=Verdict.from_json(d["verdict"]) if d.get("verdict") else None,
-            verdict_other_order=(Verdict.from_json(d["verdict_other_order"])
-                                 if d.get("verdict_other_order") else None),
-        )
+        get = d.get
+        v, vo = get("verdict"), get("verdict_other_order")
+        # positional, in field order: this runs once per record read
+        return RunRecord(d["item_id"], d["kind"], Verdict.from_json(v) if v else None, score,
+                         get("error"), get("swapped", False),
+                         Verdict.from_json(vo) if vo else None, get("seconds", 0.0))
