@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.judges.openai_judge import transport_options
+from evalsuite.capabilities.sources import pinned_text
 from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric, unavailable
 from evalsuite.types import ItemError, ParseStatus, Score
 
@@ -278,19 +279,9 @@ def calculate_scores(results: list[tuple[list[str], list]]) -> dict[str, dict[st
 
 
 def _read(data_path: str | None, fname: str) -> str:
-    if data_path:
-        p = Path(data_path) / fname
-        if not p.is_file():
-            raise FileNotFoundError(f"UniGenBench prompt file not found: {p}")
-        return p.read_text(encoding="utf-8")
-    import urllib.request
-    url = RAW.format(file=fname)
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.read().decode("utf-8")
-    except OSError as e:
-        raise ConnectionError(f"cannot fetch {url} ({e}); offline? clone {REPO} at {COMMIT} "
-                              "and pass --data-path <clone>/data") from e
+    return pinned_text(data_path, fname, RAW.format(file=fname),
+                       missing="UniGenBench prompt file not found: {path}",
+                       offline=f"clone {REPO} at {COMMIT} and pass --data-path <clone>/data")
 
 
 class UniGenBench(PolicyBenchmark):

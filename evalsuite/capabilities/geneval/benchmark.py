@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from evalsuite.capabilities.sources import pinned_text
 from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric
 from evalsuite.types import ItemError, Score
 
@@ -202,20 +203,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the benchmark ------------------------------------------------------------------------------
 
 def _read_text(data_path: str | None, fname: str) -> str:
-    if data_path:
-        p = Path(data_path) / fname
-        if not p.is_file():
-            raise FileNotFoundError(f"GenEval file not found: {p} (--data-path is a folder with "
-                                    f"{METADATA_FILE} and {CLASSES_FILE}, e.g. a clone's prompts/)")
-        return p.read_text(encoding="utf-8")
-    import urllib.request
-    url = RAW.format(file=fname)
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.read().decode("utf-8")
-    except OSError as e:
-        raise ConnectionError(f"cannot fetch {url} ({e}); offline? clone {REPO} at {COMMIT} and "
-                              "pass --data-path <clone>/prompts") from e
+    return pinned_text(
+        data_path, fname, RAW.format(file=fname),
+        missing=f"GenEval file not found: {{path}} (--data-path is a folder with {METADATA_FILE} "
+                f"and {CLASSES_FILE}, e.g. a clone's prompts/)",
+        offline=f"clone {REPO} at {COMMIT} and pass --data-path <clone>/prompts")
 
 
 def read_classnames(data_path: str | None) -> list[str]:

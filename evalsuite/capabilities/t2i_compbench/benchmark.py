@@ -66,6 +66,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalsuite.capabilities.sources import pinned_text
 from evalsuite.policies.base import GenItem, GenUnit, PolicyBenchmark, metric
 from evalsuite.types import ItemError, Score
 
@@ -192,21 +193,10 @@ class T2ICompBench(PolicyBenchmark):
 
     # -- data -----------------------------------------------------------------------------
     def _read(self, data_path: str | None, fname: str) -> list[str]:
-        if data_path:
-            p = Path(data_path) / fname
-            if not p.is_file():
-                raise FileNotFoundError(f"T2I-CompBench prompt file not found: {p}")
-            text = p.read_text(encoding="utf-8")
-        else:
-            import urllib.request
-            url = RAW.format(file=fname)
-            try:
-                with urllib.request.urlopen(url, timeout=30) as r:
-                    text = r.read().decode("utf-8")
-            except OSError as e:
-                raise ConnectionError(
-                    f"cannot fetch {url} ({e}); offline? clone {REPO} at {COMMIT} and pass "
-                    "--data-path <clone>/examples/dataset") from e
+        text = pinned_text(data_path, fname, RAW.format(file=fname),
+                           missing="T2I-CompBench prompt file not found: {path}",
+                           offline=f"clone {REPO} at {COMMIT} and pass "
+                                   "--data-path <clone>/examples/dataset")
         return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
     def categories(self) -> list[str]:
