@@ -118,7 +118,7 @@ def bootstrap_counts(n: int, n_boot: int = 1000, seed: int = 0,
     step = max(1, max_cells // max(n, 1))
     for start in range(0, n_boot, step):
         k = min(step, n_boot - start)
-        idx = np.stack([rng.integers(0, n, n) for _ in range(k)])
+        idx = rng.integers(0, n, (k, n))  # row by row the same draws as k calls of n
         flat = (idx + (np.arange(k) * n)[:, None]).ravel()
         yield np.bincount(flat, minlength=k * n).reshape(k, n)
 
@@ -183,7 +183,7 @@ def bootstrap_indices(n: int, n_boot: int = 1000, seed: int = 0, max_cells: int 
     step = max(1, max_cells // max(width or n, 1))
     for start in range(0, n_boot, step):
         k = min(step, n_boot - start)
-        yield np.stack([rng.integers(0, n, n) for _ in range(k)])
+        yield rng.integers(0, n, (k, n))  # row by row the same draws as k calls of n
 
 
 def _row_counts(codes: np.ndarray, bins: int) -> np.ndarray:
