@@ -13,6 +13,7 @@ import json
 import math
 import platform
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -57,20 +58,20 @@ def verdict_from_scores(sa: Score, sb: Score) -> Verdict:
 
 
 def pair_verdicts(items: list[PairItem], records: dict[tuple[str, str], RunRecord],
-                  pairwise: bool) -> tuple[dict[str, Verdict], dict[str, str], dict[str, RunRecord]]:
-    """(verdict per judged pair, error per failed pair, pair record per pairwise item)."""
-    verdicts, errors, pair_recs = {}, {}, {}
+                  pairwise: bool) -> tuple[dict[str, Verdict], dict[str, str]]:
+    """(verdict per judged pair, error per failed pair)."""
+    verdicts, errors = {}, {}
     if pairwise:
+        get = records.get
         for it in items:
-            rec = records.get(("pair", it.item_id))
+            rec = get(("pair", it.item_id))
             if rec is None:
                 errors[it.item_id] = "not judged (run incomplete)"
             elif rec.error is not None:
                 errors[it.item_id] = rec.error
             else:
                 verdicts[it.item_id] = rec.verdict
-                pair_recs[it.item_id] = rec
-        return verdicts, errors, pair_recs
+        return verdicts, errors
     _, keys = point_items(items)
     for it in items:
         ka, kb = keys[it.item_id]
@@ -81,7 +82,7 @@ def pair_verdicts(items: list[PairItem], records: dict[tuple[str, str], RunRecor
             errors[it.item_id] = "; ".join(problems)
         else:
             verdicts[it.item_id] = verdict_from_scores(ra.score, rb.score)
-    return verdicts, errors, pair_recs
+    return verdicts, errors
 
 
 def versions() -> dict[str, str | None]:
@@ -108,10 +109,23 @@ def git_hash() -> str | None:
 def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError],
              records: dict[tuple[str, str], RunRecord], pairwise: bool, run_dir: Path
              ) -> dict[str, Any]:
-    verdicts, errors, pair_recs = pair_verdicts(items, records, pairwise)
+    verdicts, errors = pair_verdicts(items, records, pairwise)
     for e in bad_rows:
         errors[e.item_id] = f"bad row: {e.reason}"
-    m = bench.metrics(items, verdicts)
+
+    def pair_record(item_id: str) -> RunRecord | None:
+        """The record of a judged pair (pairwise runs): its swap and other-order verdict."""
+        return records.get(("pair", item_id)) if pairwise and item_id in verdicts else None
+
+    inputs = (lambda it, rec: judge_input(judge, it, pairwise, rec)) if cfg.save_inputs \
+        else None
+    # samples.jsonl does not depend on the metrics: it is written while they are computed
+    # (their bootstrap is numpy work that leaves the interpreter to the writer).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics") as pool:
+        pending = pool.submit(bench.metrics, items, verdicts)
+        _write_samples(run_dir / "samples.jsonl", items, bad_rows, verdicts, errors,
+                       pair_record, inputs)
+        m = pending.result()
     statuses = [v.status for v in verdicts.values()]
     counts = {
         "items": len(items) + len(bad_rows), "judged": len(verdicts), "errors": len(errors),
@@ -138,17 +152,13 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
         if k not in ("metrics", "breakdown"):
             results[k] = v
     if pairwise and cfg.both_orders:
-        pairs = [r for r in pair_recs.values() if r.verdict_other_order is not None]
+        pairs = [r for r in map(pair_record, verdicts) if r.verdict_other_order is not None]
         agree = sum(r.verdict.preferred == r.verdict_other_order.preferred for r in pairs)
         results["order_consistency"] = {"value": agree / len(pairs) if pairs else None,
                                         "n": len(pairs)}
     errs = sorted(errors.items())
     results["errors_sample"] = [{"item_id": i, "error": e} for i, e in errs[:20]]
     _write_json(run_dir / "results.json", results)
-    inputs = (lambda it, rec: judge_input(judge, it, pairwise, rec)) if cfg.save_inputs \
-        else None
-    _write_samples(run_dir / "samples.jsonl", items, bad_rows, verdicts, errors, pair_recs,
-                   inputs)
     return results
 
 
@@ -223,29 +233,29 @@ def judge_input(judge, it: PairItem, pairwise: bool, rec: RunRecord | None) -> d
             for side, c in (("A", it.a), ("B", it.b))}
 
 
-def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_recs,
+def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_record,
                    inputs=None) -> None:
     def rows():
         for it in items:
-            v = verdicts.get(it.item_id)
-            rec = pair_recs.get(it.item_id)
+            iid = it.item_id
+            v = verdicts.get(iid)
+            rec = pair_record(iid)
             row = {
-                "item_id": it.item_id, "category": it.category, "label": it.label.value,
-                "raw_label": it.raw_label, "labels": {k: x.value for k, x in it.labels.items()},
-                "model_a": it.a.model, "model_b": it.b.model,
-                "preferred": v.preferred if v else None,
-                "status": v.status.value if v else "error",
-                "margin": v.margin if v else None,
-                "score_a": v.score_a if v else None, "score_b": v.score_b if v else None,
-                "margins": v.margins if v else {},
-                "raw": v.raw if v else None,
-                "extras": v.extras if v else {},  # parse rule, generated tokens, reasoning
-                "swapped": rec.swapped if rec else None,
-                "other_order": rec.verdict_other_order.preferred
-                if rec and rec.verdict_other_order else None,
-                "error": errors.get(it.item_id),
-                "meta": it.meta,
-            }
+                "item_id": iid, "category": it.category, "label": it.label.value,
+                "raw_label": it.raw_label,
+                "labels": {k: x.value for k, x in it.labels.items()} if it.labels else {},
+                "model_a": it.a.model, "model_b": it.b.model}
+            if v is None:
+                row.update(preferred=None, status="error", margin=None, score_a=None,
+                           score_b=None, margins={}, raw=None, extras={})
+            else:
+                row.update(preferred=v.preferred, status=v.status.value, margin=v.margin,
+                           score_a=v.score_a, score_b=v.score_b, margins=v.margins, raw=v.raw,
+                           extras=v.extras)  # extras: parse rule, generated tokens, reasoning
+            other = rec.verdict_other_order if rec else None
+            row.update(swapped=rec.swapped if rec else None,
+                       other_order=other.preferred if other else None,
+                       error=errors.get(iid), meta=it.meta)
             if inputs is not None:  # --save-inputs
                 row["input"] = inputs(it, rec)
             yield row

@@ -23,6 +23,7 @@ from dataclasses import asdict  # noqa: F401 - callers import it from here
 
 from evalsuite.executor import (Outcome, Session, Stage, dist_info, distributed,  # noqa: F401
                                 execute_run, init_distributed, per_item, prefetched,
+                                rare_full_collections,
                                 read_run_meta, run_batch, shard_of)
 from evalsuite.registry import BENCHMARKS, JUDGES
 from evalsuite.results import point_items, verdict_from_scores  # noqa: F401
@@ -74,7 +75,7 @@ def execute(cfg: RunConfig, judge=None, bench=None) -> RunOutcome:
     after a barrier rank 0 reads every rank's records and writes the results once. Records
     of all ranks are read on resume, so a run started on N processes resumes on M.
     """
-    with distributed():
+    with distributed(), rare_full_collections():  # the items too, not only the run
         return _execute(cfg, judge, bench)
 
 
@@ -127,18 +128,18 @@ def point_stage(cfg: RunConfig, judge, units: list[PointItem]) -> Stage:
 def pair_stage(cfg: RunConfig, judge, units: list[PairItem]) -> Stage:
     """Each pair in the presentation order its seeded swap chooses (``--both-orders``: both,
     and one record once both are judged)."""
-    plan = []  # (item, presented item, swapped)
+    plan = []  # (item, swapped): the presented item is made when its batch is prepared
     for it in units:
         sw = swap_for(it.item_id, cfg.seed)
-        plan.append((it, it.swapped() if sw else it, sw))
+        plan.append((it, sw))
         if cfg.both_orders:
-            plan.append((it, it if sw else it.swapped(), not sw))
+            plan.append((it, not sw))
     pending: dict[str, list[tuple[bool, Verdict | None, str | None]]] = {}
     per_item = 2 if cfg.both_orders else 1
 
     def finish(results, dt):
         recs = []
-        for (it, _, sw), v, err in results:
+        for (it, sw), v, err in results:
             if err is None and v is not None and sw:
                 v = v.flipped()  # back to the original A/B order
             pending.setdefault(it.item_id, []).append((sw, v, err))
@@ -147,7 +148,8 @@ def pair_stage(cfg: RunConfig, judge, units: list[PairItem]) -> Stage:
         return recs
 
     return Stage(f"{cfg.judge} judging", plan, judge.compare_batch, finish, cfg.batch_size,
-                 prepare=lambda us: judge.prepare_pairs([u[1] for u in us]), load=judge.load,
+                 prepare=lambda us: judge.prepare_pairs([it.swapped() if sw else it
+                                                         for it, sw in us]), load=judge.load,
                  advance=lambda batch, recs: len(recs))
 
 

@@ -37,6 +37,40 @@ class ParseStatus(str, Enum):
     UNPARSED = "unparsed"  # no verdict could be read from the answer: never guessed
 
 
+class FrozenDict(dict):
+    """A dict that refuses changes. :data:`EMPTY` is the default of the optional per-item
+    mappings (labels, meta, margins, extras): a run holds a million items and records, and
+    one shared empty mapping costs nothing where a fresh ``{}`` each costs 64 bytes. It is
+    still a ``dict`` (JSON, ``isinstance``, ``==`` behave as for ``{}``)."""
+
+    __slots__ = ()
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("this mapping is shared and read-only: pass a dict of your own")
+
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = __ior__ = _readonly  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __copy__(self) -> "FrozenDict":
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle without item assignment
+        return (FrozenDict, (dict(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "FrozenDict":
+        return self
+
+
+EMPTY: dict[str, Any] = FrozenDict()
+
+
+def _empty() -> dict[str, Any]:
+    return EMPTY
+
+
 @dataclass(frozen=True)
 class FrameSpec:
     """How to turn a video into frames: which frame indices, then an optional resize.
@@ -116,11 +150,11 @@ class PairItem:
     b: Candidate
     label: Label
     raw_label: Any = None
-    labels: dict[str, Label] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=_empty)
     category: str | None = None
     context: MediaRef | None = None
     task: Literal["generation", "understanding", "edit"] = "generation"
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=_empty)
 
     def swapped(self) -> "PairItem":
         """The same pair presented in the other order (labels flipped accordingly)."""
@@ -181,7 +215,7 @@ class Score:
     value: float | None
     status: ParseStatus = ParseStatus.PARSED
     raw: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # per-dimension scores, probabilities
+    extras: dict[str, Any] = field(default_factory=_empty)  # per-dimension scores, probabilities
 
 
 @dataclass(slots=True)
@@ -194,8 +228,8 @@ class Verdict:
     score_a: float | None = None
     score_b: float | None = None
     raw: str | None = None
-    margins: dict[str, float] = field(default_factory=dict)  # per-dimension margins if any
-    extras: dict[str, Any] = field(default_factory=dict)
+    margins: dict[str, float] = field(default_factory=_empty)  # per-dimension margins if any
+    extras: dict[str, Any] = field(default_factory=_empty)
 
     @staticmethod
     def from_margin(margin: float, score_a: float | None = None, score_b: float | None = None,
@@ -249,13 +283,15 @@ class Verdict:
         if not _VERDICT_FIELDS.issuperset(d):
             raise TypeError(f"Verdict: unknown fields {sorted(set(d) - _VERDICT_FIELDS)}")
         return Verdict(d["preferred"], _status(d["status"]), d.get("margin"), d.get("score_a"),
-                       d.get("score_b"), d.get("raw"), d.get("margins") or {},
-                       d.get("extras") or {})
+                       d.get("score_b"), d.get("raw"), d.get("margins") or EMPTY,
+                       d.get("extras") or EMPTY)
 
 
 _VERDICT_FIELDS = frozenset(f.name for f in fields(Verdict))
 _SCORE_FIELDS = frozenset(f.name for f in fields(Score))
 _STATUS_BY_VALUE = {s.value: s for s in ParseStatus}
+# One string object per record kind, not one per record read back.
+_KINDS = {k: k for k in ("pair", "point", "answer", "gen", "eval")}
 
 
 def _status(value: str) -> ParseStatus:
@@ -326,10 +362,11 @@ class RunRecord:
             s = d["score"]
             if not _SCORE_FIELDS.issuperset(s):
                 raise TypeError(f"Score: unknown fields {sorted(set(s) - _SCORE_FIELDS)}")
-            score = Score(s["value"], _status(s["status"]), s.get("raw"), s.get("extras") or {})
+            score = Score(s["value"], _status(s["status"]), s.get("raw"), s.get("extras") or EMPTY)
         get = d.get
         v, vo = get("verdict"), get("verdict_other_order")
         # positional, in field order: this runs once per record read
-        return RunRecord(d["item_id"], d["kind"], Verdict.from_json(v) if v else None, score,
+        kind = d["kind"]
+        return RunRecord(d["item_id"], _KINDS.get(kind, kind), Verdict.from_json(v) if v else None, score,
                          get("error"), get("swapped", False),
                          Verdict.from_json(vo) if vo else None, get("seconds", 0.0))

@@ -114,6 +114,9 @@ class Benchmark(Fixtured):
         return out
 
 
+_SIGN = {lab: lab.sign for lab in Label}
+
+
 def _margin_for(v: Verdict, dimension: str | None) -> float | None:
     if dimension is not None and dimension in v.margins:
         return v.margins[dimension]
@@ -128,18 +131,25 @@ def pair_metrics(items: list[PairItem], verdicts: dict[str, Verdict], label_of,
     tie-calibrated accuracy is searched over the parsed items' |m|. The CIs come from one
     set of bootstrap resamples, vectorised (:func:`metrics.pair_accuracies_ci`).
     """
-    rows = [(label_of(it), verdicts[it.item_id]) for it in items]
-    rows = [(lab, v) for lab, v in rows if lab is not None]
-    h_all = np.array([lab.sign for lab, _ in rows], dtype=int)
-    parsed = np.array([v.status != ParseStatus.UNPARSED and _margin_for(v, dimension) is not None
-                       for _, v in rows], dtype=bool)
-    m = np.array([_margin_for(v, dimension) if ok else 0.0
-                  for (_, v), ok in zip(rows, parsed)], dtype=float)
-    n, n_parsed = len(rows), int(parsed.sum())
+    labels, judged = [], []
+    for it in items:
+        lab = label_of(it)
+        if lab is not None:
+            labels.append(lab)
+            judged.append(verdicts[it.item_id])
+    n = len(labels)
+    unparsed = ParseStatus.UNPARSED
+    # Each verdict's margin, None when unparsed (the array columns are built from these).
+    margins = [None if v.status == unparsed else
+               v.margin if dimension is None else _margin_for(v, dimension) for v in judged]
+    h_all = np.fromiter(map(_SIGN.__getitem__, labels), dtype=int, count=n)
+    parsed = np.fromiter((x is not None for x in margins), dtype=bool, count=n)
+    m = np.fromiter((0.0 if x is None else x for x in margins), dtype=float, count=n)
+    n_parsed = int(parsed.sum())
     res: dict[str, Any] = {
         "n": n, "unparsed": n - n_parsed,
-        "human_labels": dict(Counter(lab.value for lab, _ in rows)),
-        "judge_ties": int(sum(1 for _, v in rows if v.status == ParseStatus.TIE)),
+        "human_labels": dict(Counter(lab.value for lab in labels)),
+        "judge_ties": sum(v.status == ParseStatus.TIE for v in judged),
     }
     # Unparsed items count as wrong: they stay in every denominator (metrics.py).
     keys = {WITH_TIES: "with_ties", WITHOUT_TIES: "without_ties",
