@@ -33,18 +33,18 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalsuite.store import (RunStore, StoreError, merge, read_records, records_from_text,
-                             run_lock, set_aside, unique_tmp)
+from evalsuite.store import (RecordTable, RunStore, StoreError, merge, read_records,
+                             records_from_text, Sharing, run_lock, set_aside, unique_tmp)
 from evalsuite.types import RunRecord
 
-Records = dict[tuple[str, str], RunRecord]
+Records = RecordTable  # (kind, unit id) -> record
 
 
 # --- distributed ----------------------------------------------------------------------------
@@ -369,11 +369,16 @@ class Session:
 
     def todo(self, kind: str, ids: Sequence[str]) -> list[str]:
         """The ids of ``kind`` this process must compute: its shard, not yet finished."""
-        done, retry, rank, world = self.done, self.retry_errors, self.rank, self.world
+        return self.pending(kind, ids, lambda i: i)
+
+    def pending(self, kind: str, units: Sequence[Any], id_of: Callable[[Any], str]
+                ) -> list[Any]:
+        """The units of ``kind`` (their ids by ``id_of``) this process must compute."""
+        done, retry, rank, world = self.done.of(kind), self.retry_errors, self.rank, self.world
         if world == 1:
-            return [i for i in ids if not finished(done.get((kind, i)), retry)]
-        return [i for i in ids if shard_of(i, world) == rank
-                and not finished(done.get((kind, i)), retry)]
+            return [u for u in units if not finished(done.get(id_of(u)), retry)]
+        return [u for u in units if shard_of(id_of(u), world) == rank
+                and not finished(done.get(id_of(u)), retry)]
 
     def append(self, records) -> None:
         assert self.store is not None
@@ -381,7 +386,11 @@ class Session:
         text = self.store.append(records)
         self.appended += len(records)
         if self.world == 1:  # the run's records stay known without reading the store again
-            merge(records_from_text(text), self.done)
+            share = Sharing()
+            back = [share(rec) for rec in records_from_text(text)]
+            for rec, written in zip(back, records):  # one id string per unit, not two
+                rec.item_id = written.item_id
+            merge(back, self.done)
 
     def run(self, stage: Stage) -> int:
         """Compute a stage's units in prefetched batches; returns how many were computed."""
@@ -420,26 +429,33 @@ class Outcome:
 
 def execute_run(cfg: Any, run_dir: Path, what: str, work: Callable[[Session], Any],
                 finalize: Callable[[Records], tuple[dict[str, Any], int, int]],
-                batch_size: int) -> Outcome:
+                batch_size: int, unit_ids: Callable[[], Iterable[str]] | None = None
+                ) -> Outcome:
     """The run's frame: lock, config check, resume, ``work`` into the store, barrier, and on
     rank 0 ``finalize`` (records -> (results, errors, units)) and run.json.
 
     ``cfg`` supplies ``wait``, ``retry_errors``, ``prefetch_workers``, ``progress`` and
-    ``max_error_rate``.
+    ``max_error_rate``. ``unit_ids``, when the caller holds its units already: their ids,
+    which the records read back then share (one string per unit).
     """
     rank, world = dist_info()
     run_dir.mkdir(parents=True, exist_ok=True)
     # One writer per run (and rank): held from the config check to the last file written.
     with rare_full_collections(), \
             run_lock(run_dir, rank, wait=getattr(cfg, "wait", False), what=what, on_wait=note):
-        return _execute_locked(cfg, run_dir, work, finalize, batch_size, rank, world)
+        return _execute_locked(cfg, run_dir, work, finalize, batch_size, rank, world,
+                               unit_ids)
 
 
 def _execute_locked(cfg: Any, run_dir: Path, work: Callable[[Session], Any],
                     finalize: Callable[[Records], tuple[dict[str, Any], int, int]],
-                    batch_size: int, rank: int, world: int) -> Outcome:
+                    batch_size: int, rank: int, world: int,
+                    unit_ids: Callable[[], Iterable[str]] | None) -> Outcome:
     write_config(run_dir, cfg)
-    session = Session(run_dir, read_records(run_dir), rank=rank, world=world,
+    ids = {i: i for i in unit_ids()} if unit_ids is not None else None
+    done = read_records(run_dir, ids=ids)
+    del ids
+    session = Session(run_dir, done, rank=rank, world=world,
                       retry_errors=cfg.retry_errors, workers=cfg.prefetch_workers,
                       progress=cfg.progress)
     t0 = time.perf_counter()
@@ -450,7 +466,7 @@ def _execute_locked(cfg: Any, run_dir: Path, work: Callable[[Session], Any],
     # One process: the records read at the start plus those it appended (as read back
     # from their lines) are the run's; several: every rank's are read from the store.
     done = session.done if world == 1 else None
-    session.done = {}
+    session.done = RecordTable()
     barrier()
     if rank != 0:
         return Outcome(run_dir, None, session.computed, 0, False)

@@ -381,9 +381,14 @@ def _current_rss_kb() -> int:
 
 
 def scale_once(pairs: int, out_dir: str, batch_size: int = 256, workers: int = 2,
-               pairwise: bool = True) -> dict[str, Any]:
-    """One size, in this process: the run end to end, then the finished run again (resume:
-    nothing left to compute), with the process's peak RSS above its RSS before the run."""
+               pairwise: bool = True, phase: str = "run") -> dict[str, Any]:
+    """One invocation, in this process: ``phase="run"`` runs ``pairs`` pairs into
+    ``out_dir`` from scratch; ``"resume"`` invokes the same run again once it has finished
+    (nothing left to compute: records read back, results rewritten), as a user re-running
+    the command would. Returns its time, the process's peak RSS above its RSS before the
+    run, and the sha256 of the files it wrote."""
+    import hashlib
+
     from evalsuite.runner import RunConfig, execute
 
     judge, bench = LengthJudge(pairwise), GeneratedPairs(pairs)
@@ -393,45 +398,57 @@ def scale_once(pairs: int, out_dir: str, batch_size: int = 256, workers: int = 2
                     bench_options={"n": pairs})
     base = _current_rss_kb()
     t0 = time.perf_counter()
-    first = execute(cfg, judge=judge, bench=bench)
-    t1 = time.perf_counter()
-    again = execute(cfg, judge=judge, bench=bench)
-    t2 = time.perf_counter()
+    out = execute(cfg, judge=judge, bench=bench)
+    seconds = time.perf_counter() - t0
     peak = _rss_kb()
-    c = first.results["counts"]
-    return {"pairs": pairs, "mode": cfg.mode, "batch_size": batch_size,
-            "prefetch_workers": workers, "seconds": t1 - t0, "pairs_per_s": pairs / (t1 - t0),
-            "resume_seconds": t2 - t1, "resume_computed": again.computed,
-            "computed": first.computed, "counts": c,
-            "results_identical_on_resume": again.results == first.results,
+    return {"phase": phase, "pairs": pairs, "mode": cfg.mode, "batch_size": batch_size,
+            "prefetch_workers": workers, "seconds": seconds, "computed": out.computed,
+            "counts": out.results["counts"],
             "rss_before_mb": base / 1024, "peak_rss_mb": peak / 1024,
             "bytes_per_pair": (peak - base) * 1024 / pairs,
-            "store_bytes": sum(p.stat().st_size for p in first.run_dir.glob("records-r*.jsonl")),
-            "samples_bytes": (first.run_dir / "samples.jsonl").stat().st_size}
+            "store_bytes": sum(p.stat().st_size for p in out.run_dir.glob("records-r*.jsonl")),
+            "samples_bytes": (out.run_dir / "samples.jsonl").stat().st_size,
+            "sha256": {f: hashlib.sha256((out.run_dir / f).read_bytes()).hexdigest()
+                       for f in ("results.json", "samples.jsonl")}}
 
 
 def run_scale(sizes: Sequence[int] = SCALE_SIZES, batch_size: int = 256, workers: int = 2,
               pairwise: bool = True, tmp: str | None = None) -> dict[str, Any]:
-    """Every size in a fresh subprocess (so peak RSS is that size's), in a temporary folder
+    """Every size run, then resumed, each invocation in a fresh subprocess (so its time and
+    peak RSS are its own, as for a user running the command twice), in a temporary folder
     removed afterwards; the machine's load average before and after."""
     import subprocess
     import sys
 
     rows = []
     load_before = os.getloadavg()
+    code = ("import json, sys; from evalsuite.perf import scale_once; "
+            "print(json.dumps(scale_once(*json.loads(sys.argv[1]))))")
     for n in sizes:
         d = tempfile.mkdtemp(prefix="evalsuite-scale-", dir=tmp)
         try:
-            code = ("import json, sys; from evalsuite.perf import scale_once; "
-                    "print(json.dumps(scale_once(*json.loads(sys.argv[1]))))")
-            args = json.dumps([n, d, batch_size, workers, pairwise])
-            p = subprocess.run([sys.executable, "-c", code, args], capture_output=True,
-                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-            if p.returncode != 0:
-                raise RuntimeError(f"scale run of {n} pairs failed:\n{p.stderr[-3000:]}")
-            rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+            phases = {}
+            for phase in ("run", "resume"):
+                args = json.dumps([n, d, batch_size, workers, pairwise, phase])
+                p = subprocess.run([sys.executable, "-c", code, args], capture_output=True,
+                                   text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                if p.returncode != 0:
+                    raise RuntimeError(f"scale {phase} of {n} pairs failed:\n"
+                                       f"{p.stderr[-3000:]}")
+                phases[phase] = json.loads(p.stdout.strip().splitlines()[-1])
         finally:
             shutil.rmtree(d, ignore_errors=True)
+        run, resume = phases["run"], phases["resume"]
+        rows.append({
+            "pairs": n, "mode": run["mode"], "batch_size": batch_size,
+            "prefetch_workers": workers, "seconds": run["seconds"],
+            "pairs_per_s": n / run["seconds"], "computed": run["computed"],
+            "resume_seconds": resume["seconds"], "resume_computed": resume["computed"],
+            "results_identical_on_resume": run["sha256"] == resume["sha256"],
+            "counts": run["counts"],
+            "peak_rss_mb": max(run["peak_rss_mb"], resume["peak_rss_mb"]),
+            "bytes_per_pair": max(run["bytes_per_pair"], resume["bytes_per_pair"]),
+            "run": run, "resume": resume})
     return {"kind": "harness-scale", "judge": "length (no model)",
             "benchmark": "generated-pairs (in memory)", "sizes": rows,
             "hardware": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
@@ -446,11 +463,13 @@ def format_scale(res: dict[str, Any]) -> str:
              f"({hw['cpu_count']} cores), load average "
              f"{res['load_average_before'][0]:.1f} -> {res['load_average_after'][0]:.1f}",
              f"  {'pairs':>9} {'pairs/s':>9} {'run s':>8} {'resume s':>9} {'peak RSS MB':>12}"
-             f" {'B/pair':>8}"]
+             f" {'B/pair':>8}  (peak RSS, B/pair: run | resume)"]
     for r in res["sizes"]:
         lines.append(f"  {r['pairs']:>9} {r['pairs_per_s']:>9.0f} {r['seconds']:>8.2f} "
                      f"{r['resume_seconds']:>9.2f} {r['peak_rss_mb']:>12.1f} "
-                     f"{r['bytes_per_pair']:>8.0f}")
+                     f"{r['bytes_per_pair']:>8.0f}  ({r['run']['peak_rss_mb']:.0f} MB, "
+                     f"{r['run']['bytes_per_pair']:.0f} | {r['resume']['peak_rss_mb']:.0f} MB, "
+                     f"{r['resume']['bytes_per_pair']:.0f})")
     return "\n".join(lines)
 
 

@@ -13,13 +13,16 @@ import json
 import math
 import platform
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from evalsuite.redact import dump_lines, redact_obj
-from evalsuite.store import unique_tmp
+from evalsuite.store import RecordTable, unique_tmp
 from evalsuite.types import (ItemError, MediaRef, PairItem, ParseStatus, PointItem, RunRecord,
                              Score, Verdict)
 
@@ -57,14 +60,14 @@ def verdict_from_scores(sa: Score, sb: Score) -> Verdict:
 
 
 
-def pair_verdicts(items: list[PairItem], records: dict[tuple[str, str], RunRecord],
+def pair_verdicts(items: list[PairItem], records: RecordTable,
                   pairwise: bool) -> tuple[dict[str, Verdict], dict[str, str]]:
     """(verdict per judged pair, error per failed pair)."""
     verdicts, errors = {}, {}
     if pairwise:
-        get = records.get
+        get = records.of("pair").get
         for it in items:
-            rec = get(("pair", it.item_id))
+            rec = get(it.item_id)
             if rec is None:
                 errors[it.item_id] = "not judged (run incomplete)"
             elif rec.error is not None:
@@ -73,9 +76,10 @@ def pair_verdicts(items: list[PairItem], records: dict[tuple[str, str], RunRecor
                 verdicts[it.item_id] = rec.verdict
         return verdicts, errors
     _, keys = point_items(items)
+    points = records.of("point")
     for it in items:
         ka, kb = keys[it.item_id]
-        ra, rb = records.get(("point", ka)), records.get(("point", kb))
+        ra, rb = points.get(ka), points.get(kb)
         problems = [f"{side}: {r.error if r else 'not scored (run incomplete)'}"
                     for side, r in (("A", ra), ("B", rb)) if r is None or r.error is not None]
         if problems:
@@ -107,21 +111,23 @@ def git_hash() -> str | None:
 
 
 def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError],
-             records: dict[tuple[str, str], RunRecord], pairwise: bool, run_dir: Path
-             ) -> dict[str, Any]:
+             records: RecordTable, pairwise: bool, run_dir: Path) -> dict[str, Any]:
     verdicts, errors = pair_verdicts(items, records, pairwise)
     for e in bad_rows:
         errors[e.item_id] = f"bad row: {e.reason}"
 
+    pair_records = records.of("pair")
+
     def pair_record(item_id: str) -> RunRecord | None:
         """The record of a judged pair (pairwise runs): its swap and other-order verdict."""
-        return records.get(("pair", item_id)) if pairwise and item_id in verdicts else None
+        return pair_records.get(item_id) if pairwise and item_id in verdicts else None
 
     inputs = (lambda it, rec: judge_input(judge, it, pairwise, rec)) if cfg.save_inputs \
         else None
     # samples.jsonl does not depend on the metrics: it is written while they are computed
-    # (their bootstrap is numpy work that leaves the interpreter to the writer).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics") as pool:
+    # (their bootstrap is mostly numpy work that leaves the interpreter to the writer).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics") as pool, \
+            quick_handoffs():
         pending = pool.submit(bench.metrics, items, verdicts)
         _write_samples(run_dir / "samples.jsonl", items, bad_rows, verdicts, errors,
                        pair_record, inputs)
@@ -134,7 +140,7 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
         "human_ties": sum(it.label.sign == 0 for it in items),
     }
     if not pairwise:
-        counts["unique_points"] = sum(1 for kind, _ in records if kind == "point")
+        counts["unique_points"] = len(records.of("point"))
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "judge": judge.info(),
@@ -160,6 +166,20 @@ def finalize(cfg, bench, judge, items: list[PairItem], bad_rows: list[ItemError]
     results["errors_sample"] = [{"item_id": i, "error": e} for i, e in errs[:20]]
     _write_json(run_dir / "results.json", results)
     return results
+
+
+@contextmanager
+def quick_handoffs(interval_s: float = 0.001) -> Iterator[None]:
+    """Two threads, one mostly in numpy: when a numpy call returns, its thread waits for
+    the interpreter lock until the other gives it up, at most the switch interval (5 ms by
+    default) - for each of the bootstrap's thousands of calls. A 1 ms interval for the
+    duration (measured: about a fifth off the two together at a million pairs)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(min(old, interval_s))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -240,22 +260,24 @@ def _write_samples(path: Path, items, bad_rows, verdicts, errors, pair_record,
             iid = it.item_id
             v = verdicts.get(iid)
             rec = pair_record(iid)
+            labels = {k: x.value for k, x in it.labels.items()} if it.labels else {}
+            other = rec.verdict_other_order if rec else None
             row = {
                 "item_id": iid, "category": it.category, "label": it.label.value,
-                "raw_label": it.raw_label,
-                "labels": {k: x.value for k, x in it.labels.items()} if it.labels else {},
-                "model_a": it.a.model, "model_b": it.b.model}
-            if v is None:
-                row.update(preferred=None, status="error", margin=None, score_a=None,
-                           score_b=None, margins={}, raw=None, extras={})
-            else:
-                row.update(preferred=v.preferred, status=v.status.value, margin=v.margin,
-                           score_a=v.score_a, score_b=v.score_b, margins=v.margins, raw=v.raw,
-                           extras=v.extras)  # extras: parse rule, generated tokens, reasoning
-            other = rec.verdict_other_order if rec else None
-            row.update(swapped=rec.swapped if rec else None,
-                       other_order=other.preferred if other else None,
-                       error=errors.get(iid), meta=it.meta)
+                "raw_label": it.raw_label, "labels": labels,
+                "model_a": it.a.model, "model_b": it.b.model,
+                "preferred": v.preferred if v else None,
+                "status": v.status.value if v else "error",
+                "margin": v.margin if v else None,
+                "score_a": v.score_a if v else None, "score_b": v.score_b if v else None,
+                "margins": v.margins if v else {},
+                "raw": v.raw if v else None,
+                "extras": v.extras if v else {},  # parse rule, generated tokens, reasoning
+                "swapped": rec.swapped if rec else None,
+                "other_order": other.preferred if other else None,
+                "error": errors.get(iid),
+                "meta": it.meta,
+            }
             if inputs is not None:  # --save-inputs
                 row["input"] = inputs(it, rec)
             yield row

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from operator import attrgetter
 from dataclasses import asdict  # noqa: F401 - callers import it from here
 
 from evalsuite.executor import (Outcome, Session, Stage, dist_info, distributed,  # noqa: F401
@@ -96,15 +97,12 @@ def _execute(cfg: RunConfig, judge=None, bench=None) -> RunOutcome:
         bad_todo = set(session.todo("pair", [e.item_id for e in bad_rows]))
         session.append(RunRecord(e.item_id, "pair", error=f"bad row: {e.reason}")
                        for e in bad_rows if e.item_id in bad_todo)
+        unit_id = attrgetter("item_id")
         if pairwise:
-            by_id = {it.item_id: it for it in items}
-            session.run(pair_stage(cfg, judge, [by_id[i] for i in
-                                                session.todo("pair", list(by_id))]))
+            session.run(pair_stage(cfg, judge, session.pending("pair", items, unit_id)))
         else:
             points, _ = point_items(items)
-            by_key = {p.item_id: p for p in points}
-            session.run(point_stage(cfg, judge, [by_key[k] for k in
-                                                 session.todo("point", list(by_key))]))
+            session.run(point_stage(cfg, judge, session.pending("point", points, unit_id)))
 
     def finalize_run(records):
         from evalsuite.results import finalize
@@ -112,8 +110,10 @@ def _execute(cfg: RunConfig, judge=None, bench=None) -> RunOutcome:
         return results, results["counts"]["errors"], results["counts"]["items"]
 
     run_dir = cfg.run_dir()
+    # Pair records are keyed by item id: read back, they share the items' id strings.
     return execute_run(cfg, run_dir, f"{cfg.judge} on {cfg.bench}", work, finalize_run,
-                       cfg.batch_size)
+                       cfg.batch_size, unit_ids=(lambda: (it.item_id for it in items))
+                       if pairwise else None)
 
 
 def point_stage(cfg: RunConfig, judge, units: list[PointItem]) -> Stage:

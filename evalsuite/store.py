@@ -34,14 +34,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalsuite.redact import dump_lines
-from evalsuite.types import EMPTY, ParseStatus, RunRecord
+from evalsuite.types import EMPTY, ParseStatus, RunRecord, Score, Verdict
 
 RECORD_KINDS = frozenset({"pair", "point", "answer", "gen", "eval"})
 QUARANTINE_SUFFIX = ".quarantined"
@@ -271,47 +271,59 @@ def _opt_num(x: Any) -> bool:
     return x is None or t is float or t is int
 
 
-def _is_verdict(v: Any) -> bool:
+def _verdict_of(v: Any) -> Verdict | None:
+    """``Verdict.from_json(v)`` if ``v`` passes parse_record's checks of a verdict, else
+    None."""
     if type(v) is not dict or not _VERDICT_KEYS.issuperset(v) or "status" not in v \
             or "preferred" not in v:
-        return False
+        return None
     g = v.get
-    p, raw, margins = v["preferred"], g("raw"), g("margins", EMPTY)
-    status = v["status"]
-    return ((p is None or (type(p) is str and p in _PREFERRED))
+    p, status, margin, sa, sb = v["preferred"], v["status"], g("margin"), g("score_a"), \
+        g("score_b")
+    raw, margins, extras = g("raw"), g("margins", EMPTY), g("extras", EMPTY)
+    if ((p is None or (type(p) is str and p in _PREFERRED))
             and type(status) is str and status in _STATUSES
-            and _opt_num(g("margin")) and _opt_num(g("score_a")) and _opt_num(g("score_b"))
-            and (raw is None or type(raw) is str) and type(g("extras", EMPTY)) in _DICTS
-            and type(margins) in _DICTS and all(map(_num, margins.values())))
+            and _opt_num(margin) and _opt_num(sa) and _opt_num(sb)
+            and (raw is None or type(raw) is str) and type(extras) in _DICTS
+            and type(margins) in _DICTS and all(map(_num, margins.values()))):
+        return Verdict(p, _STATUS[status], margin, sa, sb, raw, margins or EMPTY,
+                       extras or EMPTY)
+    return None
 
 
-def _is_record(d: Any) -> bool:
-    """Whether a decoded line passes every check of :func:`parse_record` (True only if it
-    does; False may also mean "let parse_record decide")."""
+def _record_of(d: Any) -> RunRecord | None:
+    """``RunRecord.from_json(d)`` if the decoded line ``d`` passes every check of
+    :func:`parse_record`, else None (then parse_record decides, and says why)."""
     if type(d) is not dict or not _RECORD_KEYS.issuperset(d):
-        return False
+        return None
     g = d.get
-    iid, err, sec = g("item_id"), g("error"), g("seconds", 0.0)
-    kind = g("kind")
+    iid, kind, err, sec, swapped = g("item_id"), g("kind"), g("error"), g("seconds", 0.0), \
+        g("swapped", False)
     if type(iid) is not str or not iid or type(kind) is not str or kind not in RECORD_KINDS \
-            or (err is not None and type(err) is not str) or type(g("swapped", False)) is not bool \
+            or (err is not None and type(err) is not str) or type(swapped) is not bool \
             or not (type(sec) is int or (type(sec) is float and math.isfinite(sec))):
-        return False
+        return None
     v, vo, sc = g("verdict"), g("verdict_other_order"), g("score")
-    if (v is not None and not _is_verdict(v)) or (vo is not None and not _is_verdict(vo)):
-        return False
+    verdict = other = score = None
+    if (v is not None and (verdict := _verdict_of(v)) is None) \
+            or (vo is not None and (other := _verdict_of(vo)) is None):
+        return None
     if sc is not None:
         if type(sc) is not dict or not _SCORE_KEYS.issuperset(sc) or "value" not in sc \
                 or "status" not in sc:
-            return False
-        raw = sc.get("raw")
-        status = sc["status"]
-        return (_opt_num(sc["value"]) and type(status) is str and status in _STATUSES
-                and (raw is None or type(raw) is str) and type(sc.get("extras", EMPTY)) in _DICTS)
-    return True
+            return None
+        value, status, raw, extras = sc["value"], sc["status"], sc.get("raw"), \
+            sc.get("extras", EMPTY)
+        if not (_opt_num(value) and type(status) is str and status in _STATUSES
+                and (raw is None or type(raw) is str) and type(extras) in _DICTS):
+            return None
+        score = Score(value, _STATUS[status], raw, extras or EMPTY)
+    return RunRecord(iid, _KIND[kind], verdict, score, err, swapped, other, sec)
 
 
 _DICTS = (dict, type(EMPTY))
+_STATUS = {s.value: s for s in ParseStatus}
+_KIND = {k: k for k in RECORD_KINDS}  # one string object per kind
 
 
 def read_line(raw: bytes) -> RunRecord:
@@ -320,8 +332,10 @@ def read_line(raw: bytes) -> RunRecord:
         text = raw.decode("utf-8")
         if "\x00" not in text and text[:1] == "{":
             d, end = _scan_json(text, 0)
-            if (end == len(text) or text[end:] == "\n") and _is_record(d):
-                return RunRecord.from_json(d)
+            if end == len(text) or text[end:] == "\n":
+                rec = _record_of(d)
+                if rec is not None:
+                    return rec
     except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
         pass  # the slow path says why
     return parse_record(raw)
@@ -345,21 +359,102 @@ def _rank_of(path: Path) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
-def scan_file(path: Path) -> tuple[list[RunRecord], list[Damage]]:
-    """The records of one log in order, and its damaged lines (a partial tail is neither)."""
+def scan_file(path: Path, ids: Mapping[str, str] | None = None
+              ) -> tuple[list[RunRecord], list[Damage]]:
+    """The records of one log in order, and its damaged lines (a partial tail is neither).
+
+    ``ids``: see :func:`scan`. Strings and floats are shared line by line, so that what
+    each line leaves behind is freed before the next is read."""
     records, damage = [], []
+    share = Sharing(ids)
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
                 break  # partial tail: a write in progress, or one a crash cut short
             try:
-                records.append(read_line(raw))
+                records.append(share(read_line(raw)))
             except ValueError as e:
                 damage.append(Damage(path, n, str(e), raw))
     return records, damage
 
 
-def merge(records: Iterable[RunRecord], out: dict[tuple[str, str], RunRecord]) -> None:
+class Sharing:
+    """Makes a record read back share objects with those already held: its id the unit's
+    own string (``ids``: id -> that string), its ``seconds`` one float per distinct value
+    (the records of a batch all have the same). 80 bytes a record at a million."""
+
+    __slots__ = ("ids", "seconds")
+
+    def __init__(self, ids: Mapping[str, str] | None = None) -> None:
+        self.ids = ids
+        self.seconds: dict[float, float] = {}
+
+    def __call__(self, rec: RunRecord) -> RunRecord:
+        s = rec.seconds
+        if type(s) is float and s > 0.0:  # (an int, 0.0 and -0.0 are kept as they are)
+            rec.seconds = self.seconds.setdefault(s, s)
+        if self.ids is not None:
+            rec.item_id = self.ids.get(rec.item_id, rec.item_id)
+        return rec
+
+
+class RecordTable(MutableMapping):
+    """A run's records by ``(kind, unit id)``: a mapping with those keys, held as one dict
+    per kind, so that a million records do not each keep a key tuple (56 bytes). Iterating
+    makes the tuples on the fly; :meth:`of` is one kind's ``{unit id: record}`` for loops
+    over many units."""
+
+    __slots__ = ("_by_kind",)
+
+    def __init__(self, records: Iterable[tuple[tuple[str, str], RunRecord]] = ()) -> None:
+        self._by_kind: dict[str, dict[str, RunRecord]] = {}
+        for key, rec in records:
+            self[key] = rec
+
+    def of(self, kind: str) -> dict[str, RunRecord]:
+        """One kind's records by unit id (read it, do not change it)."""
+        return self._by_kind.get(kind, _NONE)
+
+    def __getitem__(self, key: tuple[str, str]) -> RunRecord:
+        try:
+            return self._by_kind[key[0]][key[1]]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        return self._by_kind.get(key[0], _NONE).get(key[1], default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and len(key) == 2 \
+            and key[1] in self._by_kind.get(key[0], _NONE)
+
+    def __setitem__(self, key: tuple[str, str], rec: RunRecord) -> None:
+        kind, unit = key
+        self._by_kind.setdefault(kind, {})[unit] = rec
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        try:
+            del self._by_kind[key[0]][key[1]]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for kind, recs in self._by_kind.items():
+            for unit in recs:
+                yield kind, unit
+
+    def __len__(self) -> int:
+        return sum(map(len, self._by_kind.values()))
+
+    def __repr__(self) -> str:
+        return f"RecordTable({len(self)} records: " + ", ".join(
+            f"{len(v)} {k}" for k, v in self._by_kind.items()) + ")"
+
+
+_NONE: dict[str, RunRecord] = {}  # the records of a kind that has none (never written to)
+
+
+def merge(records: Iterable[RunRecord], out: RecordTable) -> None:
     """A record for the same key may appear twice only if a run was resumed with
     ``--retry-errors``; then a success replaces an earlier error."""
     for rec in records:
@@ -369,12 +464,17 @@ def merge(records: Iterable[RunRecord], out: dict[tuple[str, str], RunRecord]) -
             out[key] = rec
 
 
-def scan(run_dir: str | Path) -> tuple[dict[tuple[str, str], RunRecord], list[Damage]]:
-    """All good records of a run (every rank, keyed by (kind, item_id)) and all damage."""
-    out: dict[tuple[str, str], RunRecord] = {}
+def scan(run_dir: str | Path, ids: Mapping[str, str] | None = None
+         ) -> tuple[RecordTable, list[Damage]]:
+    """All good records of a run (every rank, keyed by (kind, item_id)) and all damage.
+
+    ``ids``: the unit ids the run expects, each mapped to itself; a record of one of them
+    takes that string object as its id (one string per unit, not one per record as well).
+    """
+    out = RecordTable()
     damage: list[Damage] = []
     for path in store_files(run_dir):
-        recs, dmg = scan_file(path)
+        recs, dmg = scan_file(path, ids)
         merge(recs, out)
         damage += dmg
     return out, damage
@@ -385,15 +485,17 @@ def _stderr(msg: str) -> None:
 
 
 def read_records(run_dir: str | Path, repair: bool = True,
-                 report: Callable[[str], None] = _stderr) -> dict[tuple[str, str], RunRecord]:
-    """All complete, well-formed records of a run, from every rank, keyed by (kind, item_id).
+                 report: Callable[[str], None] = _stderr,
+                 ids: Mapping[str, str] | None = None) -> RecordTable:
+    """All complete, well-formed records of a run, from every rank, keyed by (kind, item_id)
+    (``ids``: see :func:`scan`).
 
     Damaged lines are left out (their items count as not done, so they are computed again)
     and reported with file and line; with ``repair`` each damaged line is moved to the
     file's quarantine when its rank's lock is free or ours (a live writer's file is left
     alone and read around).
     """
-    out, damage = scan(run_dir)
+    out, damage = scan(run_dir, ids)
     for d in damage:
         report(f"damaged record {d.describe()}; its item will be computed again")
     if repair and damage:

@@ -95,13 +95,13 @@ def _outcome(fn, raw: bytes):
 def test_read_line_gives_what_parse_record_gives_on_generated_lines():
     rng = random.Random(7)
     seen = {"ok": 0, "refused": 0}
-    for _ in range(6000):
+    for _ in range(20000):
         raw = _line(rng)
         fast, slow = _outcome(read_line, raw), _outcome(parse_record, raw)
         # NaN is not equal to itself: compare the JSON text of what came back
         assert json.dumps(fast) == json.dumps(slow), raw
         seen[slow[0]] += 1
-    assert seen["ok"] > 1000 and seen["refused"] > 1000  # both sides well exercised
+    assert seen["ok"] > 4000 and seen["refused"] > 4000  # both sides well exercised
 
 
 @pytest.mark.parametrize("raw", [
@@ -182,3 +182,52 @@ def test_rare_full_collections_restores_the_thresholds():
             assert gc.get_threshold()[:2] == before[:2]
             raise RuntimeError("the run failed")
     assert gc.get_threshold() == before
+
+
+def test_record_table_behaves_as_a_dict_keyed_by_kind_and_id():
+    from evalsuite.store import RecordTable
+
+    rng = random.Random(11)
+    table, oracle = RecordTable(), {}
+    kinds, ids = ["pair", "point", "gen"], [f"u{i}" for i in range(12)]
+    for _ in range(3000):
+        key = (rng.choice(kinds), rng.choice(ids))
+        op = rng.random()
+        if op < 0.5:
+            rec = RunRecord(key[1], key[0], seconds=rng.random())
+            table[key], oracle[key] = rec, rec
+        elif op < 0.6:
+            if key in oracle:
+                del table[key], oracle[key]
+            else:
+                with pytest.raises(KeyError):
+                    del table[key]
+        else:
+            assert (key in table) == (key in oracle)
+            assert table.get(key) is oracle.get(key)
+            assert table.get(key, "x") is oracle.get(key, "x")
+            if key not in oracle:
+                with pytest.raises(KeyError):
+                    table[key]
+            else:
+                assert table[key] is oracle[key]
+        assert len(table) == len(oracle)
+    assert sorted(table) == sorted(oracle) and table == oracle
+    assert dict(table.items()) == oracle
+    for kind in kinds + ["answer"]:
+        assert table.of(kind) == {i: r for (k, i), r in oracle.items() if k == kind}
+    assert ("pair",) not in table and "pair" not in table
+
+
+def test_records_read_back_share_the_units_id_strings(tmp_path):
+    from evalsuite.store import read_records
+
+    lines = [json.dumps(RunRecord(f"item-{i}", "pair", seconds=0.5).to_compact())
+             for i in range(4)]
+    (tmp_path / "records-r0.jsonl").write_text("\n".join(lines) + "\n")
+    units = ["".join(["item-", str(i)]) for i in range(3)]  # built, not the literals' objects
+    recs = read_records(tmp_path, ids={u: u for u in units})
+    assert [recs[("pair", u)].item_id is u for u in units] == [True] * 3
+    assert recs[("pair", "item-3")].item_id == "item-3"  # an id not among the units: kept
+    # The records of one batch share one float for their seconds (as written: 0.5).
+    assert len({id(r.seconds) for r in recs.values()}) == 1

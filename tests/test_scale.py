@@ -145,3 +145,18 @@ def test_prefetch_prepares_whole_batches_in_order(workers):
 
     got = [x for b in prefetched(units, per_item(one), 4, workers) for x in b]
     assert [(p, e) for _, p, e in got][1:3] == [("bb", None), (None, "KeyError: 'bad'")]
+
+
+def test_scale_mode_runs_then_resumes_in_a_second_process(tmp_path):
+    """`evalsuite perf --scale`: each size is run, then invoked again in a fresh process;
+    the second invocation computes nothing and rewrites the same bytes."""
+    from evalsuite.perf import run_scale
+
+    res = run_scale([300], tmp=str(tmp_path))
+    (row,) = res["sizes"]
+    assert row["computed"] == 300 and row["resume_computed"] == 0
+    assert row["results_identical_on_resume"]
+    # GeneratedPairs' labels cycle A, B, tie: a third of the 300 are human ties.
+    assert row["counts"]["human_ties"] == 100 and row["counts"]["items"] == 300
+    assert row["run"]["sha256"] == row["resume"]["sha256"]
+    assert list(tmp_path.iterdir()) == []  # the run folder is removed afterwards
