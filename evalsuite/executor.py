@@ -201,9 +201,9 @@ def rare_full_collections(every: int = 1000) -> Iterator[None]:
 
     A run holds its items and records - millions of objects - for its whole length, and
     each full collection traverses every one of them; CPython's default (one every 10 middle
-    collections, once the old generation has grown by a quarter) spent about a sixth of a
-    million-pair run there. The young generations are collected as ever, so short-lived
-    cycles still go at once; the thresholds are restored on the way out.
+    collections, once the old generation has grown by a quarter) spent about a tenth of a
+    million-pair run there (5 s of 50). The young generations are collected as ever, so
+    short-lived cycles still go at once; the thresholds are restored on the way out.
     """
     import gc
     old = gc.get_threshold()

@@ -457,11 +457,14 @@ _NONE: dict[str, RunRecord] = {}  # the records of a kind that has none (never w
 def merge(records: Iterable[RunRecord], out: RecordTable) -> None:
     """A record for the same key may appear twice only if a run was resumed with
     ``--retry-errors``; then a success replaces an earlier error."""
+    tables = out._by_kind
     for rec in records:
-        key = (rec.kind, rec.item_id)
-        prev = out.get(key)
+        table = tables.get(rec.kind)
+        if table is None:
+            table = tables[rec.kind] = {}
+        prev = table.get(rec.item_id)
         if prev is None or (prev.error is not None and rec.error is None):
-            out[key] = rec
+            table[rec.item_id] = rec
 
 
 def scan(run_dir: str | Path, ids: Mapping[str, str] | None = None
@@ -602,9 +605,11 @@ def repair_tail(path: Path) -> bytes:
     if not path.exists() or path.stat().st_size == 0:
         return b""
     with open(path, "rb+") as fh:
-        data = fh.read()
-        if data.endswith(b"\n"):
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":  # the common case, without reading the log
             return b""
+        fh.seek(0)
+        data = fh.read()
         cut = data.rfind(b"\n") + 1  # 0 when no complete line at all
         tail = data[cut:]
         _append_quarantine(path, [_entry(path, data.count(b"\n") + 1,
