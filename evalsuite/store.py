@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.redact import dump_lines
-from evalsuite.types import EMPTY, ParseStatus, RunRecord, Score, Verdict
+from evalsuite.types import EMPTY, RECORD_KINDS, STATUS_BY_VALUE, RunRecord, Score, Verdict
 
-RECORD_KINDS = frozenset({"pair", "point", "answer", "gen", "eval"})
 QUARANTINE_SUFFIX = ".quarantined"
 
 
@@ -191,11 +190,10 @@ def _opt(pred: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: v is None or pred(v)
 
 
-_STATUSES = {s.value for s in ParseStatus}
 
 
 def _status_text(v: Any) -> bool:
-    return isinstance(v, str) and v in _STATUSES  # (a JSON object or list is not hashable)
+    return isinstance(v, str) and v in STATUS_BY_VALUE  # (a JSON object or list is not hashable)
 
 _VERDICT = {
     "preferred": lambda v: v in ("A", "B", "tie", None), "status": lambda v: _status_text(v),
@@ -282,11 +280,11 @@ def _verdict_of(v: Any) -> Verdict | None:
         g("score_b")
     raw, margins, extras = g("raw"), g("margins", EMPTY), g("extras", EMPTY)
     if ((p is None or (type(p) is str and p in _PREFERRED))
-            and type(status) is str and status in _STATUSES
+            and type(status) is str and status in STATUS_BY_VALUE
             and _opt_num(margin) and _opt_num(sa) and _opt_num(sb)
             and (raw is None or type(raw) is str) and type(extras) in _DICTS
             and type(margins) in _DICTS and all(map(_num, margins.values()))):
-        return Verdict(p, _STATUS[status], margin, sa, sb, raw, margins or EMPTY,
+        return Verdict(p, STATUS_BY_VALUE[status], margin, sa, sb, raw, margins or EMPTY,
                        extras or EMPTY)
     return None
 
@@ -314,16 +312,14 @@ def _record_of(d: Any) -> RunRecord | None:
             return None
         value, status, raw, extras = sc["value"], sc["status"], sc.get("raw"), \
             sc.get("extras", EMPTY)
-        if not (_opt_num(value) and type(status) is str and status in _STATUSES
+        if not (_opt_num(value) and type(status) is str and status in STATUS_BY_VALUE
                 and (raw is None or type(raw) is str) and type(extras) in _DICTS):
             return None
-        score = Score(value, _STATUS[status], raw, extras or EMPTY)
-    return RunRecord(iid, _KIND[kind], verdict, score, err, swapped, other, sec)
+        score = Score(value, STATUS_BY_VALUE[status], raw, extras or EMPTY)
+    return RunRecord(iid, RECORD_KINDS[kind], verdict, score, err, swapped, other, sec)
 
 
 _DICTS = (dict, type(EMPTY))
-_STATUS = {s.value: s for s in ParseStatus}
-_KIND = {k: k for k in RECORD_KINDS}  # one string object per kind
 
 
 def read_line(raw: bytes) -> RunRecord:

@@ -51,9 +51,6 @@ class FrozenDict(dict):
     __setitem__ = __delitem__ = _readonly
     clear = pop = popitem = setdefault = update = __ior__ = _readonly  # type: ignore[assignment]
 
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(frozenset(self.items()))
-
     def __copy__(self) -> "FrozenDict":
         return self
 
@@ -289,14 +286,14 @@ class Verdict:
 
 _VERDICT_FIELDS = frozenset(f.name for f in fields(Verdict))
 _SCORE_FIELDS = frozenset(f.name for f in fields(Score))
-_STATUS_BY_VALUE = {s.value: s for s in ParseStatus}
-# One string object per record kind, not one per record read back.
-_KINDS = {k: k for k in ("pair", "point", "answer", "gen", "eval")}
+STATUS_BY_VALUE = {s.value: s for s in ParseStatus}
+# Each record kind -> its one string object (records read back share it, not one each).
+RECORD_KINDS = {k: k for k in ("pair", "point", "answer", "gen", "eval")}
 
 
 def _status(value: str) -> ParseStatus:
     """``ParseStatus(value)`` (ValueError on an unknown one), without the enum's lookup."""
-    return _STATUS_BY_VALUE.get(value) or ParseStatus(value)
+    return STATUS_BY_VALUE.get(value) or ParseStatus(value)
 
 
 @dataclass(slots=True)
@@ -366,7 +363,7 @@ class RunRecord:
         get = d.get
         v, vo = get("verdict"), get("verdict_other_order")
         # positional, in field order: this runs once per record read
-        kind = d["kind"]
-        return RunRecord(d["item_id"], _KINDS.get(kind, kind), Verdict.from_json(v) if v else None, score,
+        kind = RECORD_KINDS.get(d["kind"], d["kind"])
+        return RunRecord(d["item_id"], kind, Verdict.from_json(v) if v else None, score,
                          get("error"), get("swapped", False),
                          Verdict.from_json(vo) if vo else None, get("seconds", 0.0))
