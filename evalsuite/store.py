@@ -170,7 +170,14 @@ class Damage:
 
 
 def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """An int or a float, not a bool (what JSON decodes to is exactly one of these)."""
+    t = type(x)
+    return t is float or t is int
+
+
+def _opt_num(x: Any) -> bool:
+    t = type(x)
+    return x is None or t is float or t is int
 
 
 def _check_fields(d: dict[str, Any], spec: dict[str, Callable[[Any], bool]], what: str) -> None:
@@ -190,19 +197,18 @@ def _opt(pred: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: v is None or pred(v)
 
 
-
-
 def _status_text(v: Any) -> bool:
-    return isinstance(v, str) and v in STATUS_BY_VALUE  # (a JSON object or list is not hashable)
+    return isinstance(v, str) and v in STATUS_BY_VALUE  # (a JSON object or list: unhashable)
+
 
 _VERDICT = {
-    "preferred": lambda v: v in ("A", "B", "tie", None), "status": lambda v: _status_text(v),
-    "margin": _opt(_number), "score_a": _opt(_number), "score_b": _opt(_number),
+    "preferred": lambda v: v in ("A", "B", "tie", None), "status": _status_text,
+    "margin": _opt_num, "score_a": _opt_num, "score_b": _opt_num,
     "raw": _opt(lambda v: isinstance(v, str)),
     "margins": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
     "extras": lambda v: isinstance(v, dict),
 }
-_SCORE = {"value": _opt(_number), "status": lambda v: _status_text(v),
+_SCORE = {"value": _opt_num, "status": _status_text,
           "raw": _opt(lambda v: isinstance(v, str)), "extras": lambda v: isinstance(v, dict)}
 _RECORD = {
     "item_id": lambda v: isinstance(v, str) and bool(v),
@@ -250,23 +256,13 @@ def parse_record(raw: bytes) -> RunRecord:
 
 
 # The fast path of a log line: the C scanner of the json module on the line (what
-# ``json.loads`` calls, without its per-call overhead) and :func:`_is_record` for the checks.
+# ``json.loads`` calls, without its per-call overhead) and :func:`_record_of` for the checks.
 # Anything it does not accept goes through :func:`parse_record`, which accepts exactly what
 # it would have accepted (a test compares the two) and says why a line is damaged.
 _scan_json = json.JSONDecoder().scan_once
 _RECORD_KEYS, _VERDICT_KEYS, _SCORE_KEYS = frozenset(_RECORD), frozenset(_VERDICT), \
     frozenset(_SCORE)
 _PREFERRED = frozenset({"A", "B", "tie"})
-
-
-def _num(x: Any) -> bool:
-    t = type(x)
-    return t is float or t is int
-
-
-def _opt_num(x: Any) -> bool:
-    t = type(x)
-    return x is None or t is float or t is int
 
 
 def _verdict_of(v: Any) -> Verdict | None:
@@ -283,7 +279,7 @@ def _verdict_of(v: Any) -> Verdict | None:
             and type(status) is str and status in STATUS_BY_VALUE
             and _opt_num(margin) and _opt_num(sa) and _opt_num(sb)
             and (raw is None or type(raw) is str) and type(extras) in _DICTS
-            and type(margins) in _DICTS and all(map(_num, margins.values()))):
+            and type(margins) in _DICTS and all(map(_number, margins.values()))):
         return Verdict(p, STATUS_BY_VALUE[status], margin, sa, sb, raw, margins or EMPTY,
                        extras or EMPTY)
     return None
